@@ -1,0 +1,50 @@
+# Two commands matter: `make run` and `make test` (see README). Everything else supports them.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup migrate demo lock lint bench clean browser
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py load_demo --quiet
+
+## run: set up, migrate, load the demo, then serve web + worker + beat until Ctrl-C
+run: export DEBUG ?= 1
+run: demo
+	@echo ""
+	@echo "  Control tower: http://$(HOST):$(PORT)   (API docs: http://$(HOST):$(PORT)/api/docs/)"
+	@$(PY) manage.py load_demo | sed 's/^/  /'
+	@echo "  Stop with Ctrl-C."
+	@echo ""
+	@PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+
+## browser: Debian's Chromium for the browser tests (needs root or sudo on Debian/Ubuntu)
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium
+
+## test: set up and run the whole suite (SQLite by default; PostgreSQL/Redis via DATABASE_URL/REDIS_URL)
+test: setup browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+## lock: re-resolve requirements.lock from pyproject.toml (hashes included)
+lock: setup
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev --strip-extras -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) var

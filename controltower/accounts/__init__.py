@@ -1,0 +1,1 @@
+"""Users, roles, plant/supplier scope and personal API tokens."""

@@ -1,0 +1,31 @@
+"""The Celery application.
+
+Configuration lives in Django settings under the `CELERY_` namespace (acks late, prefetch 1,
+time limits, one queue per concern: ingest, delivery, replay, rules). On a laptop the broker is a
+folder (kombu's filesystem transport) and a real worker process still runs every task; eager
+mode is only used by unit tests that ask for it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
+
+app = Celery("controltower")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@app.on_after_configure.connect
+def _declare_queues(sender: Celery, **_: object) -> None:
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        settings.CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
+    sender.conf.task_queues = [Queue(name) for name in settings.CELERY_QUEUES.values()]
+
+
+app.autodiscover_tasks()

@@ -1,0 +1,10 @@
+"""WSGI entry point: API and pages under gunicorn's sync workers in production."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
+application = get_wsgi_application()

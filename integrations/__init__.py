@@ -1,0 +1,1 @@
+"""Integration intake: source systems, contracts, adapters, tokens, routing and delivery."""

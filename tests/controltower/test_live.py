@@ -1,0 +1,55 @@
+"""The live websocket: session-authenticated, scoped groups, coalesced re-renders."""
+
+from __future__ import annotations
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+from controltower.accounts.roles import Role
+from controltower.asgi import application
+from controltower.web.consumers import CLOSE_NOT_AUTHENTICATED
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def communicator(cookie: str | None = None) -> WebsocketCommunicator:
+    headers = [ORIGIN, (b"host", b"localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, "/ws/live/", headers=headers)
+
+
+def session_cookie(client, user) -> str:
+    client.login(username=user.username, password=PASSWORD)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+async def test_anonymous_connection_is_refused():
+    ws = communicator()
+    connected, code = await ws.connect()
+    assert connected is False
+    assert code == CLOSE_NOT_AUTHENTICATED
+
+
+async def test_signed_in_user_receives_coalesced_status_updates(client, make_user, plants):
+    from asgiref.sync import sync_to_async
+
+    user = await sync_to_async(make_user)(
+        "north-live", Role.VIEWER, everything=False, plants=[plants["north"]]
+    )
+    cookie = await sync_to_async(session_cookie)(client, user)
+    ws = communicator(cookie)
+    connected, _ = await ws.connect()
+    assert connected
+    layer = get_channel_layer()
+    for _ in range(5):  # a burst of changes ...
+        await layer.group_send("status", {"type": "status.changed", "id": None})
+    html = await ws.receive_from(timeout=5)  # ... becomes one re-render
+    assert 'id="status-panel"' in html and 'hx-swap-oob="true"' in html
+    assert await ws.receive_nothing(timeout=1)
+    await ws.disconnect()

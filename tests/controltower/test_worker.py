@@ -1,0 +1,25 @@
+"""Celery tasks run in a real worker process, on the configured broker."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from controltower.health.models import WorkerHeartbeat
+from controltower.health.tasks import heartbeat
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.worker
+
+
+def test_heartbeat_task_runs_in_a_real_worker_process(celery_worker_process):
+    queue = settings.CELERY_QUEUES["delivery"]
+    heartbeat.apply_async(args=("delivery",), queue=queue)
+    beat = wait_for(
+        lambda: WorkerHeartbeat.objects.filter(queue=queue).first(),
+        timeout=30,
+        what=f"the worker to record a heartbeat\n{celery_worker_process.output()}",
+    )
+    assert beat.hostname.startswith("test-worker-")
+    assert celery_worker_process.proc.pid != __import__("os").getpid()
+    assert "controltower.health.heartbeat" in celery_worker_process.output()
