@@ -1,0 +1,1 @@
+"""Exception queues: cases from rules, ownership, workflow and bulk actions."""
