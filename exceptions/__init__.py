@@ -1,1 +1,1 @@
-"""Exception queues: cases from rules, ownership, workflow and bulk actions."""
+"""Exception queues: cases from rules, ownership, workflow and bulk actions (built in a later issue)."""
