@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "controltower.masterdata",
     "controltower.accounts",
     "controltower.health",
+    # integrations: network, intake, delivery (knows nothing of exceptions or pages)
+    "integrations",
     # roof: pages and live views, imports everything, imported by nothing
     "controltower.web",
 ]
@@ -146,6 +148,19 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Cache: shared by web processes when Redis is there (rate limits, coalescing) ------------
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Event intake ----------------------------------------------------------------------------
+INTAKE_MAX_BODY_BYTES = env_int("INTAKE_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
+INTAKE_MAX_BATCH_EVENTS = env_int("INTAKE_MAX_BATCH_EVENTS", 1000, minimum=1)
+INTAKE_RATE_LIMIT_PER_MINUTE = env_int("INTAKE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=0)
+INTAKE_REQUIRE_TIME = env_bool("INTAKE_REQUIRE_TIME", True)
 
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_QUEUES = {

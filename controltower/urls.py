@@ -10,7 +10,11 @@ from rest_framework.routers import SimpleRouter
 from controltower.accounts import apis as account_apis
 from controltower.health import views as health_views
 from controltower.masterdata import apis as masterdata_apis
+from controltower.web import network_views
 from controltower.web import views as web_views
+from integrations.apis import catalog as catalog_apis
+from integrations.apis import epcis as epcis_apis
+from integrations.apis import events as event_apis
 
 router = SimpleRouter(trailing_slash=False)
 router.register("plants", masterdata_apis.PlantViewSet, basename="plant")
@@ -20,12 +24,26 @@ api_v1 = [
     path("me", account_apis.MeApi.as_view(), name="me"),
     path("tokens", account_apis.PersonalTokenListApi.as_view(), name="tokens"),
     path("tokens/<int:token_id>", account_apis.PersonalTokenDetailApi.as_view(), name="token"),
+    path("events", event_apis.EventsApi.as_view(), name="events"),
+    path("events/<int:pk>", event_apis.EventDetailApi.as_view(), name="event"),
+    path("epcis/capture", epcis_apis.EpcisCaptureApi.as_view(), name="epcis-capture"),
+    path("contracts", catalog_apis.ContractListApi.as_view(), name="contracts"),
+    path("contracts/<str:type>", catalog_apis.ContractDetailApi.as_view(), name="contract"),
+    path("systems", catalog_apis.SystemListApi.as_view(), name="systems"),
+    path("rejected-messages", catalog_apis.RejectedMessageListApi.as_view(), name="rejected-messages"),
+    path(
+        "rejected-messages/<int:pk>", catalog_apis.RejectedMessageDetailApi.as_view(), name="rejected-message"
+    ),
     *router.urls,
 ]
 
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("partners/", web_views.partners, name="partners"),
+    path("systems/", network_views.systems, name="systems"),
+    path("contracts/", network_views.contracts, name="contracts"),
+    path("rejected/", network_views.rejected_messages, name="rejected-messages"),
+    path("rejected/<int:pk>/", network_views.rejected_message, name="rejected-message"),
     path("account/tokens/", web_views.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke", web_views.token_revoke, name="token-revoke"),
     path("accounts/", include("django.contrib.auth.urls")),

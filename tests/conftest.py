@@ -72,6 +72,13 @@ def suppliers(db):
 
 
 @pytest.fixture
+def network(plants, suppliers):
+    from tests.factories import build_network
+
+    return build_network(plants, suppliers)
+
+
+@pytest.fixture
 def make_user(db):
     def make(username: str, *roles: Role, everything: bool = True, plants=(), suppliers=()):
         return user_upsert(

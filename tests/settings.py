@@ -18,3 +18,13 @@ os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 os.environ.setdefault("CONTROLTOWER_DATA_DIR", str(_ROOT / "var" / "test"))
 
 from controltower.settings import *  # noqa: E402,F401,F403
+
+# Django deletes a SQLite test database's file but not its -wal/-shm files; beside the next run's
+# new file they would be read as its journal ("disk I/O error"). Only the test run's own process
+# cleans them, before anything opens the database — never a child process it started.
+if "CONTROLTOWER_TEST_PARENT" not in os.environ:
+    os.environ["CONTROLTOWER_TEST_PARENT"] = str(os.getpid())
+    _test_db = DATABASES["default"].get("TEST", {}).get("NAME")  # noqa: F405
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3") and _test_db:  # noqa: F405
+        for _suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{_test_db}{_suffix}").unlink(missing_ok=True)

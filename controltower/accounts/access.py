@@ -28,6 +28,8 @@ class Access:
     authenticated: bool
     capabilities: frozenset[Capability]
     scope: Scope
+    # Set when the caller is a source system (system token): it sees only its own system's data.
+    system_id: int | None = None
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -44,6 +46,9 @@ def access_for(user: Any) -> Access:
     """What `user` may do and see. One query for roles and one for scope, cached per object."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return ANONYMOUS
+    own_access = getattr(user, "controltower_access", None)
+    if own_access is not None:  # a non-human principal (a source system) states its own access
+        return own_access()
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached

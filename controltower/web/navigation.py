@@ -23,6 +23,9 @@ class NavEntry:
 
 NAV_ENTRIES: list[NavEntry] = [
     NavEntry("Overview", "home", Capability.VIEW),
+    NavEntry("Systems", "systems", Capability.VIEW),
+    NavEntry("Rejected", "rejected-messages", Capability.VIEW),
+    NavEntry("Contracts", "contracts", Capability.VIEW),
     NavEntry("Plants & suppliers", "partners", Capability.VIEW),
     NavEntry("API docs", "api-docs", Capability.VIEW),
     NavEntry("Admin", "admin:index", Capability.CONFIGURE),

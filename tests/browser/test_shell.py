@@ -31,7 +31,14 @@ def test_viewer_signs_in_and_sees_the_shell_with_a_live_connection(page, asgi_se
     websocket = ws_info.value
 
     nav = page.locator("header nav a").all_inner_texts()
-    assert nav == ["Overview", "Plants & suppliers", "API docs"]  # no Admin for a viewer
+    assert nav == [
+        "Overview",
+        "Systems",
+        "Rejected",
+        "Contracts",
+        "Plants & suppliers",
+        "API docs",
+    ]  # no Admin
     assert page.locator("#status-panel").get_by_text("database").is_visible()
     assert "1 plant, 0 suppliers" in page.inner_text("main")
     # htmx and its websocket extension were served from our own static files

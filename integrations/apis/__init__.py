@@ -1,0 +1,1 @@
+"""HTTP APIs of the integrations app."""

@@ -1,0 +1,100 @@
+"""Read APIs: the contract catalog, the systems of the network, rejected messages."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from controltower.accounts.access import access_for
+from integrations import selectors
+from integrations.apis.filters import RejectedMessageFilter
+from integrations.apis.pagination import NewestFirst
+from integrations.apis.serializers import RejectedMessageSerializer, SystemSerializer
+from integrations.contracts import Contract, contract_get, contracts_all
+from integrations.contracts.identifiers import identifier_specs
+
+ContractOutput = inline_serializer(
+    "Contract",
+    {
+        "type": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "latest": serializers.BooleanField(),
+        "dataschema": serializers.CharField(),
+        "identifiers": serializers.ListField(child=serializers.DictField()),
+        "schema": serializers.DictField(),
+        "example": serializers.DictField(),
+    },
+    many=True,
+)
+
+
+def contract_as_dict(contract: Contract) -> dict:
+    latest = contract_get(contract.type)
+    return {
+        "type": contract.type,
+        "version": contract.version,
+        "latest": latest is not None and latest.version == contract.version,
+        "dataschema": contract.schema_uri,
+        "identifiers": [
+            {"pointer": spec.pointer, "kind": spec.kind, "prefix_pointer": spec.prefix_pointer}
+            for spec in identifier_specs(contract.identifiers)
+        ],
+        "schema": contract.schema,
+        "example": contract.example,
+    }
+
+
+class ContractListApi(APIView):
+    """Every contract version the intake accepts, with schema, example and business identifiers."""
+
+    @extend_schema(responses=ContractOutput)
+    def get(self, request):
+        return Response([contract_as_dict(c) for c in contracts_all()])
+
+
+class ContractDetailApi(APIView):
+    """One event type: all its versions (the latest is used when `dataschema` is absent)."""
+
+    @extend_schema(responses=ContractOutput, operation_id="v1_contracts_versions")
+    def get(self, request, type: str):
+        versions = [c for c in contracts_all() if c.type == type]
+        if not versions:
+            raise NotFound(f"No contract {type!r}.")
+        return Response([contract_as_dict(c) for c in versions])
+
+
+class SystemListApi(APIView):
+    """Systems of the network you may see (a system token sees only itself)."""
+
+    @extend_schema(responses=SystemSerializer(many=True))
+    def get(self, request):
+        systems = selectors.systems_visible(access=access_for(request.user))
+        return Response(SystemSerializer(systems, many=True).data)
+
+
+class RejectedMessageListApi(APIView):
+    """Refused messages, kept with their raw body and the errors we answered."""
+
+    filterset_class = RejectedMessageFilter
+
+    @extend_schema(responses=RejectedMessageSerializer(many=True), filters=True)
+    def get(self, request):
+        queryset = selectors.rejected_messages_visible(access=access_for(request.user))
+        queryset = DjangoFilterBackend().filter_queryset(request, queryset, self)
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(RejectedMessageSerializer(page, many=True).data)
+
+
+class RejectedMessageDetailApi(APIView):
+    @extend_schema(responses=RejectedMessageSerializer)
+    def get(self, request, pk: int):
+        rejected = get_object_or_404(
+            selectors.rejected_messages_visible(access=access_for(request.user)), pk=pk
+        )
+        return Response(RejectedMessageSerializer(rejected).data)

@@ -1,0 +1,201 @@
+"""`/api/v1/events`: source systems POST CloudEvents; people and systems read them back."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from controltower.accounts.access import CanView, access_for
+from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
+from integrations import selectors
+from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
+from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
+from integrations.apis.filters import EventFilter
+from integrations.apis.pagination import NewestFirst
+from integrations.apis.permissions import IsSourceSystem
+from integrations.apis.serializers import EventDetailSerializer, EventSerializer
+from integrations.contracts import contracts_all
+from integrations.models import Event
+from integrations.services.intake import REJECTED, Candidate, RequestRecord, events_ingest
+from integrations.services.rejections import rejected_message_record
+from integrations.throttling import SystemTokenRateThrottle
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+
+
+def refuse(request, problem: BodyProblem, *, system) -> Response:
+    """Answer a request that could not be read, keeping what it sent."""
+    rejected = rejected_message_record(
+        system=system,
+        endpoint=request.path,
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        headers=request_headers(request),
+        body=problem.body,
+        status_code=problem.status,
+        problem_type=problem.slug,
+        errors=problem.errors,
+    )
+    body = problem_body(
+        slug=problem.slug,
+        status=problem.status,
+        detail=problem.detail,
+        instance=request.path,
+        errors=[{"pointer": e.pointer, "detail": e.detail} for e in problem.errors],
+        rejected_message=rejected.pk,
+    )
+    return Response(body, status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def answer_single(request, outcome) -> Response:
+    if outcome.status != REJECTED:
+        return Response(outcome.as_dict(), status=202)
+    status = 403 if outcome.forbidden else 400
+    body = problem_body(
+        slug="forbidden" if outcome.forbidden else "validation-error",
+        status=status,
+        detail=f"The event was refused ({len(outcome.errors)} error(s)); it is kept as rejected message {outcome.rejected_pk}.",
+        instance=request.path,
+        errors=outcome.as_dict()["errors"],
+        rejected_message=outcome.rejected_pk,
+        source=outcome.source,
+        id=outcome.id,
+    )
+    return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def answer_many(outcomes) -> Response:
+    counts = {status: 0 for status in ("accepted", "duplicate", "rejected")}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    return Response({**counts, "results": [o.as_dict() for o in outcomes]}, status=200)
+
+
+def _examples() -> list[OpenApiExample]:
+    return [
+        OpenApiExample(
+            contract.type,
+            request_only=True,
+            media_type=STRUCTURED,
+            value={
+                "specversion": "1.0",
+                "id": "evt-0001",
+                "source": "ERP-CLOUD",
+                "type": contract.type,
+                "time": "2026-11-27T08:15:00Z",
+                "dataschema": contract.schema_uri,
+                "datacontenttype": "application/json",
+                "data": contract.example,
+            },
+        )
+        for contract in contracts_all()
+    ]
+
+
+class EventsApi(APIView):
+    """POST: CloudEvents intake for source systems. GET: events the caller may see."""
+
+    throttle_classes = [SystemTokenRateThrottle]
+    parser_classes: list = []  # the raw bytes are read (and kept) by the view itself
+
+    def get_permissions(self):
+        return [IsSourceSystem()] if self.request.method == "POST" else [CanView()]
+
+    @extend_schema(
+        parameters=[],
+        filters=True,
+        responses=EventSerializer(many=True),
+        description="Events within your scope (a system token sees only its own system's events).",
+    )
+    def get(self, request):
+        queryset = selectors.events_visible(access=access_for(request.user))
+        queryset = DjangoFilterBackend().filter_queryset(request, queryset, self)
+        paginator = NewestFirst()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(EventSerializer(page, many=True).data)
+
+    filterset_class = EventFilter
+
+    @extend_schema(
+        request={
+            STRUCTURED: OpenApiTypes.OBJECT,
+            BATCH: OpenApiTypes.OBJECT,
+            "application/json": OpenApiTypes.OBJECT,
+        },
+        responses={
+            202: OpenApiResponse(description="Single event: `accepted` or `duplicate`."),
+            200: OpenApiResponse(
+                description="Batch: one result per event (accepted, duplicate, rejected with errors)."
+            ),
+            413: OpenApiResponse(description="Body over INTAKE_MAX_BODY_BYTES."),
+            415: OpenApiResponse(description="Not a CloudEvents content type and no ce-* headers."),
+        },
+        examples=_examples(),
+        description=(
+            "Structured mode (`application/cloudevents+json`), binary mode (`ce-*` headers, JSON body) or a "
+            "batch (`application/cloudevents-batch+json`). `source`+`id` is the idempotency key. "
+            "Every refused event is kept as a rejected message."
+        ),
+    )
+    def post(self, request):
+        system = request.user.system
+        try:
+            body = read_body(request)
+            mode, candidates = self._candidates(request, body)
+        except BodyProblem as problem:
+            return refuse(request, problem, system=system)
+        record = RequestRecord(
+            request.path, request.META.get("CONTENT_TYPE", ""), request_headers(request), body
+        )
+        outcomes = events_ingest(system=system, candidates=candidates, mode=mode, request=record)
+        return answer_many(outcomes) if mode == Event.Mode.BATCH else answer_single(request, outcomes[0])
+
+    def _candidates(self, request, body: bytes) -> tuple[str, list[Candidate]]:
+        kind = media_type(request)
+        if kind == BATCH:
+            items, errors = parse_batch(parse_json(body))
+            if errors:
+                raise BodyProblem(status=400, slug="validation-error", body=body, detail=errors[0].detail)
+            limit = settings.INTAKE_MAX_BATCH_EVENTS
+            if len(items) > limit:
+                raise BodyProblem(
+                    status=413,
+                    slug="payload-too-large",
+                    body=body,
+                    detail=f"The batch has {len(items)} events; at most {limit} per request.",
+                )
+            return Event.Mode.BATCH, [
+                Candidate(raw=p.raw, event=p.event, errors=p.errors, index=i, prefix=f"/{i}")
+                for i, p in enumerate(items)
+            ]
+        if kind == STRUCTURED:
+            parsed = parse_structured(parse_json(body))
+            return Event.Mode.STRUCTURED, [
+                Candidate(raw=parsed.raw, event=parsed.event, errors=parsed.errors)
+            ]
+        if "ce-specversion" in {name.lower() for name in request.headers}:
+            parsed = parse_binary(request.headers, body, request.META.get("CONTENT_TYPE") or None)
+            return Event.Mode.BINARY, [Candidate(raw=parsed.raw, event=parsed.event, errors=parsed.errors)]
+        raise BodyProblem(
+            status=415,
+            slug="unsupported-media-type",
+            body=body,
+            detail=(
+                f"Content type {kind or '(none)'!r} is not a CloudEvents mode: send {STRUCTURED}, {BATCH}, "
+                "or binary mode with ce-specversion, ce-id, ce-source and ce-type headers."
+            ),
+        )
+
+
+class EventDetailApi(APIView):
+    """One event with its CloudEvent as stored."""
+
+    @extend_schema(responses=EventDetailSerializer)
+    def get(self, request, pk: int):
+        event = get_object_or_404(selectors.events_visible(access=access_for(request.user)), pk=pk)
+        return Response(EventDetailSerializer(event).data)

@@ -1,0 +1,180 @@
+"""The integration network (source systems and their tokens) and what they sent us.
+
+`Event` is a business event exactly once per (source, id); `EventIdentifier` indexes the
+business identifiers its contract declares, for correlation; `RejectedMessage` keeps every
+refused message with its raw body, so nothing a source system sends is ever lost.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from controltower.masterdata.models import Plant, Supplier, code_validator
+
+
+class SourceSystem(models.Model):
+    """A system in the manufacturer's network: an ERP, a plant's MES, a supplier portal, …"""
+
+    class Kind(models.TextChoices):
+        ERP = "erp", "ERP"
+        MES = "mes", "MES"
+        WMS = "wms", "WMS"
+        SUPPLIER_PORTAL = "supplier_portal", "Supplier portal"
+        TMS = "tms", "TMS"
+        QMS = "qms", "QMS"
+        PLANNING = "planning", "Planning"
+        ANALYTICS = "analytics", "Analytics"
+        MIDDLEWARE = "middleware", "Middleware"
+
+    class Criticality(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.PROTECT, related_name="systems")
+    supplier = models.ForeignKey(
+        Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="systems"
+    )
+    owner_team = models.CharField(max_length=100, blank=True)
+    criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.get_kind_display()})"
+
+
+class SystemSource(models.Model):
+    """A CloudEvents `source` value that belongs to a system (by default the system's code)."""
+
+    system = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="sources")
+    source = models.CharField(max_length=255, unique=True)
+
+    def __str__(self) -> str:
+        return self.source
+
+
+class SystemToken(models.Model):
+    """A source system's API token. Only its SHA-256 digest is stored; shown once at creation."""
+
+    system = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, default="default")
+    digest = models.CharField(max_length=64, unique=True)
+    display_prefix = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute; empty uses INTAKE_RATE_LIMIT_PER_MINUTE."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.display_prefix}… ({self.system.code})"
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class Event(models.Model):
+    """A business event as received (canonical CloudEvent JSON), stored once per source + id."""
+
+    class Mode(models.TextChoices):
+        STRUCTURED = "structured", "Structured"
+        BINARY = "binary", "Binary"
+        BATCH = "batch", "Batch"
+        EPCIS = "epcis", "EPCIS capture"
+
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="events")
+    source = models.CharField(max_length=255)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    version = models.PositiveSmallIntegerField()
+    subject = models.CharField(max_length=255, blank=True)
+    event_time = models.DateTimeField(null=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    mode = models.CharField(max_length=12, choices=Mode.choices)
+    attributes = models.JSONField(help_text="CloudEvents context and extension attributes as received.")
+    data = models.JSONField()
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "event_id"], name="event_unique_source_id")]
+        indexes = [
+            models.Index(fields=["received_at"], name="event_received"),
+            models.Index(fields=["type", "received_at"], name="event_type_received"),
+            models.Index(fields=["system", "received_at"], name="event_system_received"),
+            models.Index(fields=["event_time"], name="event_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.source}#{self.event_id}"
+
+    def as_cloudevent(self) -> dict:
+        return {**self.attributes, "data": self.data}
+
+
+class EventIdentifier(models.Model):
+    """One business identifier an event names (kind + value), for correlation and search."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(max_length=32)
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "value"], name="identifier_kind_value")]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "kind", "value"], name="identifier_unique_per_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class RejectedMessage(models.Model):
+    """A refused message, kept whole (raw body, headers, errors) so it can be shown and fixed."""
+
+    system = models.ForeignKey(
+        SourceSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="rejected_messages"
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    endpoint = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=200, blank=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, credentials redacted.")
+    body = models.BinaryField(help_text="Exactly the bytes received (or one batch element's JSON).")
+    body_truncated = models.BooleanField(default=False)
+    batch_index = models.PositiveIntegerField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    problem_type = models.CharField(max_length=50)
+    errors = models.JSONField(default=list, help_text="[{pointer, detail}] as answered to the sender.")
+    source = models.CharField(max_length=255, blank=True)
+    event_id = models.CharField(max_length=255, blank=True)
+    type = models.CharField(max_length=100, blank=True)
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["received_at"], name="rejected_received")]
+
+    def __str__(self) -> str:
+        return f"rejected {self.type or self.endpoint} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def body_text(self) -> str:
+        return bytes(self.body).decode("utf-8", errors="replace")

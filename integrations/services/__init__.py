@@ -1,0 +1,1 @@
+"""Writing integrations data: the network, tokens, intake and rejections."""

@@ -1,0 +1,96 @@
+"""Source-system tokens and the principal a request runs as when it presents one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from controltower.accounts.access import Access
+from controltower.accounts.roles import Capability
+from controltower.accounts.scope import Scope
+from controltower.tokens import token_generate
+from integrations.models import SourceSystem, SystemToken
+
+SYSTEM_TOKEN_KIND = "cts"
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class SystemPrincipal:
+    """Who a request is when it carries a system token: the system, not a person.
+
+    It may post events whose `source` belongs to its system and read that system's own events;
+    it holds no user role, so every page and operator action refuses it.
+    """
+
+    system: SourceSystem
+    token: SystemToken
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_superuser: bool = False
+    is_anonymous: bool = False
+
+    @property
+    def pk(self) -> str:
+        return f"system:{self.system.pk}"
+
+    def get_username(self) -> str:
+        return f"system:{self.system.code}"
+
+    def controltower_access(self) -> Access:
+        scope = Scope(
+            plant_ids=frozenset({self.system.plant_id} if self.system.plant_id else ()),
+            supplier_ids=frozenset({self.system.supplier_id} if self.system.supplier_id else ()),
+        )
+        return Access(
+            authenticated=True,
+            capabilities=frozenset({Capability.VIEW}),
+            scope=scope,
+            system_id=self.system.pk,
+        )
+
+
+def system_token_create(
+    *,
+    system: SourceSystem,
+    name: str = "default",
+    expires_in: timedelta | None = None,
+    rate_limit_per_minute: int | None = None,
+) -> tuple[SystemToken, str]:
+    """A new token for `system`; returns the record and the plaintext (never stored)."""
+    new = token_generate(kind=SYSTEM_TOKEN_KIND)
+    token = SystemToken.objects.create(
+        system=system,
+        name=name,
+        digest=new.digest,
+        display_prefix=new.display_prefix,
+        expires_at=timezone.now() + expires_in if expires_in else None,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    return token, new.plaintext
+
+
+def system_token_revoke(*, token: SystemToken) -> bool:
+    """Revoke now; False when it was already revoked (idempotent, race-safe)."""
+    updated = SystemToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    token.refresh_from_db(fields=["revoked_at"])
+    return updated == 1
+
+
+def resolve_system_token(digest: str) -> tuple[SystemPrincipal, SystemToken] | None:
+    """The authentication resolver for `cts_` tokens (registered in `IntegrationsConfig.ready`)."""
+    token = (
+        SystemToken.objects.select_related("system")
+        .filter(digest=digest, revoked_at__isnull=True, system__active=True)
+        .first()
+    )
+    now = timezone.now()
+    if token is None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+        SystemToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return SystemPrincipal(system=token.system, token=token), token

@@ -1,0 +1,48 @@
+"""Pages for systems, contracts and rejected messages, within scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from controltower.accounts.roles import Role
+from tests.conftest import PASSWORD
+from tests.factories import po_released, post_events
+
+pytestmark = pytest.mark.django_db
+
+
+def test_systems_page_lists_systems_in_scope_with_activity(client, make_user, plants, network):
+    post_events(client, network["mes_north"], po_released(source="MES-NORTH", plant="P-NORTH"))
+    make_user("n", Role.VIEWER, everything=False, plants=[plants["north"]])
+    client.login(username="n", password=PASSWORD)
+    page = client.get("/systems/").content.decode()
+    assert "MES-NORTH" in page and "PORTAL-ACME" not in page and "ERP-CLOUD" not in page
+    partial = client.get("/systems/?kind=erp", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="systems-table"' in partial and "<html" not in partial and "MES-NORTH" not in partial
+
+
+def test_rejected_message_page_shows_the_raw_body_and_errors(client, viewer, network):
+    refused = post_events(
+        client, network["erp"], b'{"specversion": "1.0"', content_type="application/cloudevents+json"
+    )
+    pk = refused.json()["rejected_message"]
+    client.force_login(viewer)
+    listing = client.get("/rejected/").content.decode()
+    assert f"/rejected/{pk}/" in listing
+    detail = client.get(f"/rejected/{pk}/").content.decode()
+    assert "{&quot;specversion&quot;: &quot;1.0&quot;" in detail
+    assert "[redacted]" in detail and "not valid JSON" in detail
+
+
+def test_other_suppliers_rejections_are_not_reachable_by_url(client, make_user, suppliers, network):
+    refused = post_events(client, network["erp"], b"{", content_type="application/cloudevents+json")
+    make_user("acme", Role.VIEWER, everything=False, suppliers=[suppliers["acme"]])
+    client.login(username="acme", password=PASSWORD)
+    assert client.get(f"/rejected/{refused.json()['rejected_message']}/").status_code == 404
+
+
+def test_contract_catalog_page_documents_every_type(client, viewer):
+    client.force_login(viewer)
+    page = client.get("/contracts/").content.decode()
+    for name in ("purchase_order.released", "shipment.dispatched", "goods.received", "integration.telemetry"):
+        assert f'id="{name}-v1"' in page
