@@ -52,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=15, help="duration of the single-event phase")
     parser.add_argument("--server", choices=["uvicorn", "gunicorn"], default="uvicorn")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
     return parser.parse_args()
 
 
@@ -153,7 +153,16 @@ def raw_rate(url: str, events: list[dict], batch_size: int) -> float:
 
 
 # --- server ----------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen:
+    args.port = args.port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -196,6 +205,8 @@ def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen:
         ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     for _ in range(200):
+        if proc.poll() is not None:
+            raise SystemExit("the server exited at start")
         try:
             if httpx.get(f"http://127.0.0.1:{args.port}/healthz").status_code == 200:
                 return proc
@@ -276,10 +287,13 @@ async def single_latency(
         async def one(body: bytes) -> None:
             nonlocal failures
             started = time.perf_counter()
-            response = await client.post(f"{base}/api/v1/events", content=body, headers=headers)
+            try:
+                response = await client.post(f"{base}/api/v1/events", content=body, headers=headers)
+                ok = response.status_code == 202
+            except httpx.HTTPError:
+                ok = False
             latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 202:
-                failures += 1
+            failures += not ok
 
         total = rate * seconds
         bodies = [json.dumps(make_event(tmpl)).encode() for _ in range(total)]

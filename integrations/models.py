@@ -51,6 +51,13 @@ class SourceSystem(models.Model):
     def __str__(self) -> str:
         return f"{self.code} ({self.get_kind_display()})"
 
+    def source_values(self) -> frozenset[str]:
+        """The CloudEvents sources of this system (from the authentication cache when there)."""
+        cached = getattr(self, "registered_sources", None)
+        if cached is not None:
+            return cached
+        return frozenset(self.sources.values_list("source", flat=True))
+
 
 class SystemSource(models.Model):
     """A CloudEvents `source` value that belongs to a system (by default the system's code)."""

@@ -18,6 +18,16 @@ code_validator = RegexValidator(
 )
 
 
+def validate_gln(value: str) -> None:
+    """A GS1 Global Location Number: 13 digits whose last is the mod-10 check digit."""
+    if not (len(value) == 13 and value.isdigit()):
+        raise ValidationError("A GLN is 13 digits.")
+    body = value[:12]
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    if str((10 - total % 10) % 10) != value[12]:
+        raise ValidationError(f"{value} has a wrong check digit.")
+
+
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not an IANA time zone (for example Europe/Berlin).")
@@ -30,6 +40,13 @@ class Partner(models.Model):
     name = models.CharField(max_length=200)
     region = models.CharField(max_length=64, blank=True, help_text="Sales or logistics region, e.g. EMEA.")
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    gln = models.CharField(
+        "GLN",
+        max_length=13,
+        blank=True,
+        validators=[validate_gln],
+        help_text="GS1 Global Location Number, as EPCIS documents name this party.",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -42,9 +59,13 @@ class Partner(models.Model):
 
 class Plant(Partner):
     class Meta(Partner.Meta):
-        pass
+        constraints = [
+            models.UniqueConstraint(fields=["gln"], condition=~models.Q(gln=""), name="plant_unique_gln")
+        ]
 
 
 class Supplier(Partner):
     class Meta(Partner.Meta):
-        pass
+        constraints = [
+            models.UniqueConstraint(fields=["gln"], condition=~models.Q(gln=""), name="supplier_unique_gln")
+        ]

@@ -1,4 +1,4 @@
-"""The demo network's master data and one user per role (used by `make run`)."""
+"""The demo network (from the simulator) and one user per role (used by `make run`)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,9 @@ from django.db import transaction
 
 from controltower.accounts.roles import Role
 from controltower.accounts.services import user_upsert
-from controltower.masterdata.services import plant_upsert, supplier_upsert
-
-PLANTS = [
-    ("DE-STR", "Stuttgart body & assembly", "EMEA", "Europe/Berlin"),
-    ("PL-WRO", "Wrocław components", "EMEA", "Europe/Warsaw"),
-    ("US-CLT", "Charlotte drivetrain", "AMER", "America/New_York"),
-    ("MX-QRO", "Querétaro electronics", "AMER", "America/Mexico_City"),
-    ("CN-SZX", "Shenzhen modules", "APAC", "Asia/Shanghai"),
-    ("IN-PNQ", "Pune castings", "APAC", "Asia/Kolkata"),
-]
-SUPPLIERS = [
-    ("SUP-BOSCHMANN", "Boschmann Fasteners GmbH", "EMEA", "Europe/Berlin"),
-    ("SUP-NORDSTAHL", "Nordstahl Coil AB", "EMEA", "Europe/Stockholm"),
-    ("SUP-POLYMERIX", "Polymerix Sp. z o.o.", "EMEA", "Europe/Warsaw"),
-    ("SUP-VALLEYCHIP", "Valley Chip Distribution Inc.", "AMER", "America/Los_Angeles"),
-    ("SUP-LAKESIDE", "Lakeside Bearings LLC", "AMER", "America/Chicago"),
-    ("SUP-ANDINA", "Andina Harness S.A. de C.V.", "AMER", "America/Mexico_City"),
-    ("SUP-PEARLRIVER", "Pearl River Precision Ltd", "APAC", "Asia/Shanghai"),
-    ("SUP-HANSOL", "Hansol Battery Cells Co.", "APAC", "Asia/Seoul"),
-    ("SUP-DECCAN", "Deccan Forgings Pvt Ltd", "APAC", "Asia/Kolkata"),
-    ("SUP-KANTO", "Kanto Sensor Works K.K.", "APAC", "Asia/Tokyo"),
-    ("SUP-ALPENGLAS", "Alpenglas AG", "EMEA", "Europe/Zurich"),
-    ("SUP-IBERPACK", "Iberpack Logística S.L.", "EMEA", "Europe/Madrid"),
-]
+from controltower.masterdata.models import Plant, Supplier
+from integrations.services.network import network_load
+from integrations.simulator.network import demo_network
 
 
 @dataclass(frozen=True)
@@ -55,15 +34,10 @@ DEMO_USERS = [
 
 @transaction.atomic
 def demo_load(*, password: str) -> list[DemoUser]:
-    """Create or refresh the demo plants, suppliers and users. Safe to run again."""
-    plants = {
-        code: plant_upsert(code=code, name=name, region=region, time_zone=tz)
-        for code, name, region, tz in PLANTS
-    }
-    suppliers = {
-        code: supplier_upsert(code=code, name=name, region=region, time_zone=tz)
-        for code, name, region, tz in SUPPLIERS
-    }
+    """Create or refresh the demo network (plants, suppliers, systems) and users. Idempotent."""
+    network_load(document=demo_network())
+    plants = {plant.code: plant for plant in Plant.objects.all()}
+    suppliers = {supplier.code: supplier for supplier in Supplier.objects.all()}
     for demo in DEMO_USERS:
         kind, _, code = demo.scope.partition(":")
         user_upsert(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import replace
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
+from controltower.masterdata.models import Plant, Supplier
+from controltower.masterdata.selectors import partner_codes_by_gln
 from integrations.adapters.cloudevents import CloudEvent, parse_rfc3339
 from integrations.adapters.epcis import epcis_capture_map
 from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
@@ -117,7 +120,7 @@ class EpcisCaptureApi(APIView):
             problem.errors = result.errors
             return refuse(request, problem, system=system)
         source = _source_of(system)
-        mapped = [*result.events, *result.telemetry]
+        mapped = _with_partner_codes([*result.events, *result.telemetry])
         candidates = [_candidate(m, source=source, index=i) for i, m in enumerate(mapped)]
         candidates += _event_errors(document, result.errors, start=len(candidates))
         record = RequestRecord(
@@ -125,6 +128,28 @@ class EpcisCaptureApi(APIView):
         )
         outcomes = events_ingest(system=system, candidates=candidates, mode=Event.Mode.EPCIS, request=record)
         return answer_many(outcomes)
+
+
+def _with_partner_codes(mapped: list) -> list:
+    """EPCIS names plants and suppliers by GLN; our events name them by code. Where a GLN is
+    registered to a plant or supplier, its code takes its place (unknown GLNs stay and are
+    refused by intake with the reason, so the sender learns which GLN to register)."""
+    glns = {
+        kind: {m.data.get(kind) for m in mapped if isinstance(m.data.get(kind), str)}
+        for kind in ("plant", "supplier")
+    }
+    codes = {
+        "plant": partner_codes_by_gln(Plant, glns["plant"]),
+        "supplier": partner_codes_by_gln(Supplier, glns["supplier"]),
+    }
+    result = []
+    for item in mapped:
+        data = dict(item.data)
+        for kind in ("plant", "supplier"):
+            if data.get(kind) in codes[kind]:
+                data[kind] = codes[kind][data[kind]]
+        result.append(replace(item, data=data))
+    return result
 
 
 def _document_level(errors: list[FieldError]) -> bool:

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from controltower.live import notify_after_commit
 from controltower.masterdata.models import Plant, Supplier
+from controltower.masterdata.selectors import partner_ids
 from integrations.adapters.cloudevents import CloudEvent, intake_errors
 from integrations.contracts import (
     FieldError,
@@ -99,7 +99,7 @@ def events_ingest(
     *, system: SourceSystem, candidates: Sequence[Candidate], mode: str, request: RequestRecord
 ) -> list[Outcome]:
     """Validate, deduplicate and store `candidates` for `system`; one outcome per candidate."""
-    sources = set(system.sources.values_list("source", flat=True))
+    sources = system.source_values()
     partners = _partner_ids(candidates)
     checked = [_check(c, system=system, sources=sources, partners=partners) for c in candidates]
     with transaction.atomic():
@@ -114,12 +114,11 @@ def events_ingest(
         accepted = [c.outcome.event_pk for c in checked if c.outcome.status == ACCEPTED]
         if accepted:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=accepted))
-            notify_after_commit(group="events", event="events.accepted", object_id=len(accepted))
     return [item.outcome for item in checked]
 
 
 def _partner_ids(candidates: Sequence[Candidate]) -> dict[str, dict[str, int]]:
-    """Plant and supplier ids for every code the candidates name (two queries in all)."""
+    """Plant and supplier ids for every code the candidates name (cached; see `partner_ids`)."""
     plants, suppliers = set(), set()
     for c in candidates:
         data = c.event.data if c.event is not None else None
@@ -128,10 +127,7 @@ def _partner_ids(candidates: Sequence[Candidate]) -> dict[str, dict[str, int]]:
                 plants.add(data["plant"])
             if isinstance(data.get("supplier"), str):
                 suppliers.add(data["supplier"])
-    return {
-        "plant": dict(Plant.objects.filter(code__in=plants).values_list("code", "id")),
-        "supplier": dict(Supplier.objects.filter(code__in=suppliers).values_list("code", "id")),
-    }
+    return {"plant": partner_ids(Plant, plants), "supplier": partner_ids(Supplier, suppliers)}
 
 
 def _check(

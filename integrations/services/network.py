@@ -13,7 +13,7 @@ from controltower.masterdata.services import plant_upsert, supplier_upsert
 from integrations.models import SourceSystem, SystemSource
 
 SYSTEM_FIELDS = {"name", "kind", "owner_team", "criticality", "active"}
-PARTNER_FIELDS = {"name", "region", "time_zone", "active"}
+PARTNER_FIELDS = {"name", "region", "time_zone", "gln", "active"}
 
 
 @transaction.atomic

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from controltower.accounts.access import Access
@@ -81,16 +83,70 @@ def system_token_revoke(*, token: SystemToken) -> bool:
     return updated == 1
 
 
+TOKEN_CACHE_SECONDS = 30
+
+
+def _cache_key(digest: str) -> str:
+    return f"ct:system-token:{digest}"
+
+
+def _snapshot(digest: str) -> dict[str, Any] | None:
+    """What authentication needs about a token and its system, from the database."""
+    token = SystemToken.objects.select_related("system").filter(digest=digest).first()
+    if token is None:
+        return None
+    system = token.system
+    return {
+        "token": {
+            "pk": token.pk,
+            "name": token.name,
+            "expires_at": token.expires_at,
+            "revoked_at": token.revoked_at,
+            "last_used_at": token.last_used_at,
+            "rate_limit_per_minute": token.rate_limit_per_minute,
+        },
+        "system": {
+            "pk": system.pk,
+            "code": system.code,
+            "name": system.name,
+            "kind": system.kind,
+            "plant_id": system.plant_id,
+            "supplier_id": system.supplier_id,
+            "active": system.active,
+        },
+        "sources": sorted(system.sources.values_list("source", flat=True)),
+    }
+
+
 def resolve_system_token(digest: str) -> tuple[SystemPrincipal, SystemToken] | None:
-    """The authentication resolver for `cts_` tokens (registered in `IntegrationsConfig.ready`)."""
-    token = (
-        SystemToken.objects.select_related("system")
-        .filter(digest=digest, revoked_at__isnull=True, system__active=True)
-        .first()
-    )
+    """The authentication resolver for `cts_` tokens (registered in `IntegrationsConfig.ready`).
+
+    Every intake request authenticates, so the token, its system and the system's sources are
+    cached for TOKEN_CACHE_SECONDS (in Redis when configured, shared by all web processes).
+    Revoking a token or changing a system drops the cached entries at once.
+    """
+    key = _cache_key(digest)
+    snapshot = cache.get(key)
+    if snapshot is None:
+        snapshot = _snapshot(digest)
+        if snapshot is None:
+            return None
+        cache.set(key, snapshot, TOKEN_CACHE_SECONDS)
+    token = SystemToken(system_id=snapshot["system"]["pk"], **snapshot["token"])
+    system = SourceSystem(**snapshot["system"])
+    system.registered_sources = frozenset(snapshot["sources"])
     now = timezone.now()
-    if token is None or (token.expires_at is not None and token.expires_at <= now):
+    if token.revoked_at is not None or not system.active or (token.expires_at and token.expires_at <= now):
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
         SystemToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return SystemPrincipal(system=token.system, token=token), token
+        snapshot["token"]["last_used_at"] = now
+        cache.set(key, snapshot, TOKEN_CACHE_SECONDS)
+    token.system = system
+    return SystemPrincipal(system=system, token=token), token
+
+
+def forget_system_tokens(*, system_id: int) -> None:
+    """Drop cached authentication for every token of a system (after it changed)."""
+    digests = SystemToken.objects.filter(system_id=system_id).values_list("digest", flat=True)
+    cache.delete_many([_cache_key(digest) for digest in digests])

@@ -71,3 +71,20 @@ def test_revoked_system_token_is_refused(client, network):
 
     system_token_revoke(token=network["erp"].system.tokens.get())
     assert post_events(client, network["erp"], po_released()).status_code == 401
+
+
+def test_a_source_removed_from_a_system_is_refused_at_once(client, network):
+    assert post_events(client, network["erp"], po_released()).status_code == 202  # now cached
+    from integrations.services.network import system_upsert
+
+    system = network["erp"].system
+    system_upsert(code=system.code, name=system.name, kind=system.kind, sources=["ERP-OTHER"])
+    assert post_events(client, network["erp"], po_released()).status_code == 403
+
+
+def test_a_deactivated_system_can_no_longer_post(client, network):
+    assert post_events(client, network["erp"], po_released()).status_code == 202
+    system = network["erp"].system
+    system.active = False
+    system.save()
+    assert post_events(client, network["erp"], po_released()).status_code == 401
