@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
 
@@ -25,7 +25,11 @@ def _declare_queues(sender: Celery, **_: object) -> None:
 
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         settings.CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
-    sender.conf.task_queues = [Queue(name) for name in settings.CELERY_QUEUES.values()]
+    # Each queue gets its own direct exchange and routing key: with Celery's defaults every queue
+    # would be bound to the default queue's exchange and key, and a task would land in all four.
+    sender.conf.task_queues = [
+        Queue(name, Exchange(name, type="direct"), routing_key=name) for name in settings.CELERY_QUEUES.values()
+    ]
 
 
 app.autodiscover_tasks()
