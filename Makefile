@@ -33,11 +33,16 @@ run: demo
 
 ## browser: Debian's Chromium for the browser tests (needs root or sudo on Debian/Ubuntu)
 browser:
-	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium
+	@command -v chromium >/dev/null 2>&1 || bash .ci/install-package chromium fonts-dejavu-core
 
 ## test: set up and run the whole suite (SQLite by default; PostgreSQL/Redis via DATABASE_URL/REDIS_URL)
 test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: the ingest benchmark on local PostgreSQL (BENCH_DATABASE_URL); figures go to docs/performance.md
+bench: setup
+	@command -v wrk >/dev/null 2>&1 || bash .ci/install-package wrk
+	$(PY) bench/ingest.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

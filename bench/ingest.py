@@ -8,19 +8,21 @@ database is created fresh). It measures, on the same machine and in the same run
    same shape and indexes as the real ones (one transaction per 500 events);
 2. batch: 500 CloudEvents per request through the real ASGI server (uvicorn): auth,
    parsing, contract validation, dedupe, identifiers;
-3. single: one event per request, open loop at --rate events/s, latency p50/p99;
-and samples the web process's RSS throughout. Prints events/s and ratios to raw.
+3. single: one event per request at about --rate events/s (paced by wrk), latency p50/p90/p99;
+for the ASGI app under uvicorn and the WSGI app under gunicorn (the production split), and
+samples the web processes' RSS throughout. Prints events/s and ratios to raw.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import statistics
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -50,8 +52,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=2, help="concurrent batch posters")
     parser.add_argument("--rate", type=int, default=200, help="single events per second (open loop)")
     parser.add_argument("--seconds", type=int, default=15, help="duration of the single-event phase")
-    parser.add_argument("--server", choices=["uvicorn", "gunicorn"], default="uvicorn")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=["uvicorn", "gunicorn"],
+        default=["uvicorn", "gunicorn"],
+        help="uvicorn: the ASGI app, 1 process; gunicorn: the WSGI app, 2 gthread workers",
+    )
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     return parser.parse_args()
 
@@ -274,49 +281,103 @@ def batch_rate(
     return len(events) / (time.perf_counter() - started), counts
 
 
-# --- 3. single events, open loop -------------------------------------------------------------
-async def single_latency(
-    base: str, token: str, tmpl: dict, rate: int, seconds: int
-) -> tuple[list[float], int, float]:
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents+json"}
-    latencies: list[float] = []
-    failures = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-
-        async def one(body: bytes) -> None:
-            nonlocal failures
-            started = time.perf_counter()
-            try:
-                response = await client.post(f"{base}/api/v1/events", content=body, headers=headers)
-                ok = response.status_code == 202
-            except httpx.HTTPError:
-                ok = False
-            latencies.append((time.perf_counter() - started) * 1000)
-            failures += not ok
-
-        total = rate * seconds
-        bodies = [json.dumps(make_event(tmpl)).encode() for _ in range(total)]
-        tasks = []
-        start = time.perf_counter()
-        for i, body in enumerate(bodies):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(body)))
-        await asyncio.gather(*tasks)
-        achieved = total / (time.perf_counter() - start)
-    return latencies, failures, achieved
+# --- 3. single events, paced by wrk ----------------------------------------------------------
+WRK_SCRIPT = """
+local prefix, suffix = %(prefix)s, %(suffix)s
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  math.randomseed(os.time() + tid * 7919)
+end
+function request()
+  counter = counter + 1
+  local id = string.format("wrk-%%d-%%d-%%d", tid, counter, math.random(1000000000))
+  return wrk.format("POST", "/api/v1/events", {
+    ["Authorization"] = "Bearer %(token)s",
+    ["Content-Type"] = "application/cloudevents+json",
+  }, prefix .. id .. suffix)
+end
+function delay()
+  return %(delay_ms)d
+end
+"""
 
 
-def percentile(values: list[float], q: float) -> float:
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+def single_latency_wrk(base: str, token: str, tmpl: dict, rate: int, seconds: int) -> dict[str, float] | None:
+    """Paced load from wrk (C, light on the CPU we share with the server): `connections`
+    connections each send, wait for the answer, then pause, so the total is about `rate`/s."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    event = make_event(tmpl)
+    event["id"] = "@@ID@@"
+    prefix, suffix = json.dumps(event).split("@@ID@@")
+    connections = max(1, rate // 10)
+    script = WRK_SCRIPT % {
+        "prefix": lua_string(prefix),
+        "suffix": lua_string(suffix),
+        "token": token,
+        "delay_ms": int(1000 * connections / rate),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    result = subprocess.run(
+        [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", handle.name, base],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     )
+    out = result.stdout
+    figures = {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for label in ("50", "90", "99"):
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()
+        figures[f"p{label}_ms"] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+def lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def measure_server(
+    args: argparse.Namespace, server_kind: str, token: str, tmpl: dict, events: list[dict], raw: float
+) -> None:
+    args.server, args.port = server_kind, 0
+    args.workers = 1 if server_kind == "uvicorn" else 2
+    server = start_server(args, args.database)
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        rate, counts = batch_rate(base, token, events, args.batch_size, args.clients)
+        print(
+            f"  {server_kind}: HTTP batch ingest ({args.workers} worker process(es), {args.clients} clients): "
+            f"{rate:,.0f} events/s, ratio to raw {rate / raw:.2f}  {counts}"
+        )
+        figures = single_latency_wrk(base, token, tmpl, args.rate, args.seconds)
+        print(
+            f"  {server_kind}: single events at about {args.rate}/s for {args.seconds}s: achieved "
+            f"{figures['requests_per_second']:,.0f}/s, p50 {figures['p50_ms']:.1f} ms, "
+            f"p90 {figures['p90_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, non-2xx {figures['non_2xx']:.0f}"
+        )
+    finally:
+        sampler.stop.set()
+        sampler.join()
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"  {server_kind}: web process peak RSS {sampler.peak_mb:.0f} MB (largest single process)")
 
 
 def main() -> None:
     args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/ingest.py needs wrk for the single-event load: `make bench` installs it.")
     fresh_database(args.database)
     token = django_setup(args.database)
     tmpl = template()
@@ -325,30 +386,9 @@ def main() -> None:
     print(
         f"raw PostgreSQL multi-row insert: {raw:,.0f} events/s ({args.batch_size}-row INSERTs, same indexes)"
     )
-
-    server = start_server(args, args.database)
-    sampler = RssSampler(server.pid)
-    sampler.start()
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        rate, counts = batch_rate(base, token, events, args.batch_size, args.clients)
-        print(
-            f"HTTP batch ingest ({args.server}, {args.workers} worker(s), {args.clients} clients): "
-            f"{rate:,.0f} events/s  ratio to raw: {rate / raw:.2f}  {counts}"
-        )
-        latencies, failures, achieved = asyncio.run(
-            single_latency(base, token, tmpl, args.rate, args.seconds)
-        )
-        print(
-            f"single events at {args.rate}/s for {args.seconds}s: achieved {achieved:,.0f}/s, "
-            f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, failures {failures}"
-        )
-    finally:
-        sampler.stop.set()
-        sampler.join()
-        server.terminate()
-        server.wait(timeout=30)
-    print(f"web process peak RSS: {sampler.peak_mb:.0f} MB")
+    for server_kind in args.servers:
+        fresh = [make_event(tmpl) for _ in range(args.events)]
+        measure_server(args, server_kind, token, tmpl, fresh, raw)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -52,6 +53,10 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "The per-token rate limit was reached; retry after the `Retry-After` seconds.",
     ),
     "payload-too-large": ("Request body too large", "The body is over the configured size limit."),
+    "service-unavailable": (
+        "Temporarily unavailable",
+        "A dependency (the database) could not be reached; nothing was stored. Retry after `Retry-After` seconds.",
+    ),
     "server-error": (
         "Internal error",
         "Something failed on our side. It has been logged; what you sent was kept.",
@@ -144,6 +149,12 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
     elif isinstance(exc, PermissionDenied):
         exc = drf_exceptions.PermissionDenied(str(exc) or None)
 
+    if isinstance(exc, DatabaseOperationalError):
+        # Connections exhausted, failover, restart: transient, so say so and when to retry.
+        logger.warning("Database unavailable at %s: %s", instance, exc)
+        set_rollback()
+        body = problem_body(slug="service-unavailable", status=503, instance=instance)
+        return Response(body, status=503, headers={"Retry-After": "5"}, content_type=PROBLEM_CONTENT_TYPE)
     if not isinstance(exc, drf_exceptions.APIException):
         logger.exception("Unhandled API error at %s", instance, exc_info=exc)
         set_rollback()

@@ -30,6 +30,7 @@ api_v1 = [
     path("contracts", catalog_apis.ContractListApi.as_view(), name="contracts"),
     path("contracts/<str:type>", catalog_apis.ContractDetailApi.as_view(), name="contract"),
     path("systems", catalog_apis.SystemListApi.as_view(), name="systems"),
+    path("network", catalog_apis.NetworkLoadApi.as_view(), name="network"),
     path("rejected-messages", catalog_apis.RejectedMessageListApi.as_view(), name="rejected-messages"),
     path(
         "rejected-messages/<int:pk>", catalog_apis.RejectedMessageDetailApi.as_view(), name="rejected-message"

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.accounts.access import access_for
+from controltower.accounts.access import CanConfigure, access_for
 from integrations import selectors
 from integrations.apis.filters import RejectedMessageFilter
 from integrations.apis.pagination import NewestFirst
 from integrations.apis.serializers import RejectedMessageSerializer, SystemSerializer
 from integrations.contracts import Contract, contract_get, contracts_all
 from integrations.contracts.identifiers import identifier_specs
+from integrations.services.network import network_load
 
 ContractOutput = inline_serializer(
     "Contract",
@@ -75,6 +80,45 @@ class SystemListApi(APIView):
     def get(self, request):
         systems = selectors.systems_visible(access=access_for(request.user))
         return Response(SystemSerializer(systems, many=True).data)
+
+
+class NetworkLoadApi(APIView):
+    """Onboard or update plants, suppliers and systems from one document (admins only).
+
+    The same document `manage.py load_network` reads: `{"plants": [...], "suppliers": [...],
+    "systems": [...]}`. Idempotent, and all or nothing: an invalid entry changes nothing.
+    """
+
+    permission_classes = [CanConfigure]
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses=inline_serializer(
+            "NetworkLoaded",
+            {"plants": serializers.IntegerField(), "suppliers": serializers.IntegerField(), "systems": serializers.IntegerField()},
+        ),
+    )
+    def post(self, request):
+        try:
+            counts = network_load(document=request.data)
+        except DjangoValidationError as exc:
+            raise ValidationError(_nested(exc)) from exc
+        return Response(counts)
+
+
+def _nested(exc: DjangoValidationError) -> dict:
+    """`{"systems[0].plant": [...]}` as `{"systems": {"0": {"plant": [...]}}}`, so the problem
+    names the field by JSON pointer (/systems/0/plant)."""
+    if not hasattr(exc, "error_dict"):
+        return {"non_field_errors": exc.messages}
+    nested: dict = {}
+    for key, messages in exc.message_dict.items():
+        parts = [part for part in re.split(r"[\[\].]", key) if part]
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = messages
+    return nested
 
 
 class RejectedMessageListApi(APIView):

@@ -51,3 +51,17 @@ def test_openapi_schema_documents_bearer_auth_and_problems(client, viewer):
     assert schema["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
     me = schema["paths"]["/api/v1/me"]["get"]["responses"]
     assert "application/problem+json" in me["401"]["content"]
+
+
+def test_an_unreachable_database_is_a_503_problem_not_a_500(client, viewer, monkeypatch):
+    from django.db import OperationalError, connection
+
+    client.force_login(viewer)
+
+    def refused(*args, **kwargs):  # what psycopg raises when PostgreSQL turns us away
+        raise OperationalError("connection failed: sorry, too many clients already")
+
+    monkeypatch.setattr(connection, "cursor", refused)
+    response = client.get("/api/v1/systems")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5" and response.json()["type"] == "/problems/service-unavailable"

@@ -88,3 +88,23 @@ def test_a_deactivated_system_can_no_longer_post(client, network):
     system.active = False
     system.save()
     assert post_events(client, network["erp"], po_released()).status_code == 401
+
+
+def test_admins_onboard_a_network_over_the_api_and_others_may_not(client, make_user):
+    from controltower.accounts.roles import Role
+
+    document = {
+        "plants": [{"code": "P-API", "name": "API plant", "time_zone": "Europe/Paris"}],
+        "systems": [{"code": "MES-API", "name": "MES", "kind": "mes", "plant": "P-API"}],
+    }
+    client.force_login(make_user("op", Role.OPERATOR))
+    assert client.post("/api/v1/network", document, content_type="application/json").status_code == 403
+    client.force_login(make_user("ad", Role.ADMIN))
+    response = client.post("/api/v1/network", document, content_type="application/json")
+    assert response.json() == {"plants": 1, "suppliers": 0, "systems": 1}
+    bad = client.post(
+        "/api/v1/network", {"systems": [{"code": "X", "name": "X", "kind": "mes", "plant": "NOPE"}]},
+        content_type="application/json",
+    )
+    assert bad.status_code == 400 and bad.json()["errors"][0]["pointer"] == "/systems/0/plant"
+    assert not SourceSystem.objects.filter(code="X").exists()
