@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from controltower.accounts.models import BearerToken
 from controltower.masterdata.models import Plant, Supplier, code_validator
 
 
@@ -69,32 +70,20 @@ class SystemSource(models.Model):
         return self.source
 
 
-class SystemToken(models.Model):
-    """A source system's API token. Only its SHA-256 digest is stored; shown once at creation."""
+class SystemToken(BearerToken):
+    """A source system's API token; shown once at creation (see `BearerToken`)."""
 
     system = models.ForeignKey(SourceSystem, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100, default="default")
-    digest = models.CharField(max_length=64, unique=True)
-    display_prefix = models.CharField(max_length=16)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Requests per minute; empty uses INTAKE_RATE_LIMIT_PER_MINUTE."
     )
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BearerToken.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.display_prefix}… ({self.system.code})"
-
-    @property
-    def is_usable(self) -> bool:
-        if self.revoked_at is not None:
-            return False
-        return self.expires_at is None or self.expires_at > timezone.now()
 
 
 class Event(models.Model):

@@ -68,8 +68,4 @@ def personal_token_create(
 
 def personal_token_revoke(*, token: PersonalToken) -> bool:
     """Revoke `token` now. Returns False when it was already revoked (race-safe, idempotent)."""
-    updated = PersonalToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
-    token.refresh_from_db(fields=["revoked_at"])
-    return updated == 1
+    return token.revoke()

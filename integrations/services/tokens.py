@@ -75,12 +75,11 @@ def system_token_create(
 
 
 def system_token_revoke(*, token: SystemToken) -> bool:
-    """Revoke now; False when it was already revoked (idempotent, race-safe)."""
-    updated = SystemToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
-    token.refresh_from_db(fields=["revoked_at"])
-    return updated == 1
+    """Revoke now, for every web process at once (the authentication cache entry is dropped);
+    False when it was already revoked (idempotent, race-safe)."""
+    revoked = token.revoke()
+    cache.delete(_cache_key(token.digest))
+    return revoked
 
 
 TOKEN_CACHE_SECONDS = 30

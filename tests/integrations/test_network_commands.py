@@ -66,10 +66,11 @@ def test_create_token_for_an_unknown_system_needs_a_kind():
         call_command("create_token", "NOPE")
 
 
-def test_revoked_system_token_is_refused(client, network):
+def test_revoked_system_token_is_refused_at_once_even_when_cached(client, network):
     from integrations.services.tokens import system_token_revoke
 
-    system_token_revoke(token=network["erp"].system.tokens.get())
+    assert post_events(client, network["erp"], po_released()).status_code == 202  # now cached
+    assert system_token_revoke(token=network["erp"].system.tokens.get()) is True
     assert post_events(client, network["erp"], po_released()).status_code == 401
 
 
