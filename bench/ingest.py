@@ -57,7 +57,7 @@ def parse_args() -> argparse.Namespace:
         nargs="+",
         choices=["uvicorn", "gunicorn"],
         default=["uvicorn", "gunicorn"],
-        help="uvicorn: the ASGI app, 1 process; gunicorn: the WSGI app, 2 gthread workers",
+        help="uvicorn: the ASGI app, 1 process; gunicorn: the WSGI app, 2 sync workers",
     )
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     return parser.parse_args()
