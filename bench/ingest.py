@@ -60,6 +60,7 @@ def parse_args() -> argparse.Namespace:
         help="uvicorn: the ASGI app, 1 process; gunicorn: the WSGI app, 2 sync workers",
     )
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--gunicorn-args", default="", help='extra gunicorn options, e.g. "-k gthread --threads 2"')
     return parser.parse_args()
 
 
@@ -209,6 +210,7 @@ def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen:
             str(args.workers),
             "--log-level",
             "warning",
+            *args.gunicorn_args.split(),
         ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     for _ in range(200):
