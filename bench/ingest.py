@@ -182,6 +182,8 @@ def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen:
         "DATABASE_POOL": "1" if args.server == "uvicorn" else "0",
     }
     env.pop("REDIS_URL", None)
+    # Its own broker folder: the correlation tasks intake queues must not land in `make run`'s.
+    env["CONTROLTOWER_DATA_DIR"] = tempfile.mkdtemp(prefix="controltower-bench-")
     if args.server == "uvicorn":
         cmd = [
             sys.executable,

@@ -28,7 +28,8 @@ def _declare_queues(sender: Celery, **_: object) -> None:
     # Each queue gets its own direct exchange and routing key: with Celery's defaults every queue
     # would be bound to the default queue's exchange and key, and a task would land in all four.
     sender.conf.task_queues = [
-        Queue(name, Exchange(name, type="direct"), routing_key=name) for name in settings.CELERY_QUEUES.values()
+        Queue(name, Exchange(name, type="direct"), routing_key=name)
+        for name in settings.CELERY_QUEUES.values()
     ]
 
 

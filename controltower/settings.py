@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "controltower.health",
     # integrations: network, intake, delivery (knows nothing of exceptions or pages)
     "integrations",
+    # traces: read integrations; exception rules may read them
+    "controltower.traces",
     # roof: pages and live views, imports everything, imported by nothing
     "controltower.web",
 ]
@@ -221,6 +223,13 @@ CELERY_BEAT_SCHEDULE = {
     }
     for concern, queue in CELERY_QUEUES.items()
 }
+# Correlates events whose correlation task was never queued (broker down) or was lost.
+CELERY_BEAT_SCHEDULE["traces-correlate-pending"] = {
+    "task": "controltower.traces.correlate_pending",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
+CELERY_TASK_ROUTES = {"controltower.traces.*": {"queue": CELERY_QUEUES["rules"]}}
 
 # --- Accounts --------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -176,6 +176,10 @@ def celery_worker_process(transactional_db, tmp_path) -> Iterator[ChildProcess]:
         "--without-heartbeat",
         f"--hostname=test-worker-{os.getpid()}@%h",
     ]
+    # Tasks queued by earlier tests (their data is gone) must not reach this worker.
+    from controltower.celery import app
+
+    app.control.purge()
     worker = ChildProcess(args, child_env(), tmp_path / "worker.log")
     try:
         wait_for(

@@ -58,7 +58,9 @@ class BearerToken(models.Model):
 
     def revoke(self) -> bool:
         """Revoke now; False when it was already revoked (idempotent, race-safe)."""
-        updated = type(self).objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        updated = (
+            type(self).objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        )
         self.refresh_from_db(fields=["revoked_at"])
         return updated == 1
 

@@ -91,7 +91,9 @@ class EpcisCaptureApi(APIView):
             "ObjectEvents and AggregationEvents with bizStep shipping, departing, arriving and receiving become "
             "shipment.dispatched, shipment.milestone and goods.received, with bizTransactionList purchase orders "
             "and despatch advices as identifiers; other events are kept as integration.telemetry. Bare and "
-            "URN CBV values are understood; non-standard values are refused with the reason."
+            "URN CBV values are understood; non-standard values are refused with the reason. An error "
+            "in the canonical event an EPCIS event maps to is reported under that event's pointer, "
+            "e.g. `/epcisBody/eventList/0/data/plant` (the `plant` of the mapped event)."
         ),
     )
     def post(self, request):

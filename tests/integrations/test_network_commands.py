@@ -104,7 +104,8 @@ def test_admins_onboard_a_network_over_the_api_and_others_may_not(client, make_u
     response = client.post("/api/v1/network", document, content_type="application/json")
     assert response.json() == {"plants": 1, "suppliers": 0, "systems": 1}
     bad = client.post(
-        "/api/v1/network", {"systems": [{"code": "X", "name": "X", "kind": "mes", "plant": "NOPE"}]},
+        "/api/v1/network",
+        {"systems": [{"code": "X", "name": "X", "kind": "mes", "plant": "NOPE"}]},
         content_type="application/json",
     )
     assert bad.status_code == 400 and bad.json()["errors"][0]["pointer"] == "/systems/0/plant"

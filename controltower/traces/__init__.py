@@ -1,0 +1,1 @@
+"""End-to-end business traces: events joined by business identifiers (reads integrations)."""

@@ -1,0 +1,181 @@
+"""Business traces: events joined by the business objects their identifiers name.
+
+The correlation graph is stored as data, so it converges whatever order events arrive in:
+- `BusinessObject` is one business object (a PO, a shipment, …) by kind and normalised key;
+- `EventObject` says an event names an object; `ObjectLink` says two objects were named by the
+  same event (an undirected edge, stored once as low id < high id);
+- `Trace` is one end-to-end flow rooted at a root-kind object (PO, production order, customer
+  order) with aggregates for listing; `TraceEvent` is its materialised membership;
+- `CorrelatedEvent` marks an event as processed, so the sweeper finds the ones that were not.
+`IdentifierRule` is configuration: how a system's spelling of an identifier is normalised.
+Writes go through `controltower.traces.services`; reads through `controltower.traces.selectors`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from controltower.masterdata.models import Plant, Supplier
+from integrations.models import Event, SourceSystem
+
+# Identifier kinds that name a business object (an attribute like plant or material does not:
+# thousands of unrelated orders share a plant, and joining on it would merge them all).
+CORRELATING_KINDS: tuple[str, ...] = (
+    "purchase_order",
+    "po_line",
+    "shipment",
+    "tracking_number",
+    "goods_receipt",
+    "production_order",
+    "customer_order",
+)
+# Root kinds start a trace; the value is the trace's flow.
+ROOT_FLOWS: dict[str, str] = {
+    "purchase_order": "procure_to_receive",
+    "production_order": "make",
+    "customer_order": "order_to_ship",
+}
+
+
+class IdentifierRule(models.Model):
+    """How one system (or every system) spells identifiers of one kind, undone for matching.
+
+    Applied in `normalize_identifier`: the system's rules for the kind first, then the global
+    ones (system empty). Example: the supplier portal sends `PO-4500012345` where the ERP sends
+    `4500012345`, so a portal rule for `purchase_order` strips the prefix `PO-`.
+    """
+
+    system = models.ForeignKey(
+        SourceSystem,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="identifier_rules",
+        help_text="Empty: applies to every system (after the system's own rules).",
+    )
+    kind = models.CharField(max_length=32, choices=[(kind, kind) for kind in CORRELATING_KINDS])
+    strip_prefix = models.CharField(max_length=50, blank=True)
+    strip_suffix = models.CharField(max_length=50, blank=True)
+    strip_leading_zeros = models.BooleanField(default=False)
+    uppercase = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "system__code", "id"]
+        indexes = [models.Index(fields=["kind", "system"], name="identifier_rule_kind_system")]
+
+    def __str__(self) -> str:
+        who = self.system.code if self.system_id else "every system"
+        return f"{self.kind} from {who}"
+
+
+class BusinessObject(models.Model):
+    """One business object, by identifier kind and normalised key (`4500012345/10` for a PO line)."""
+
+    kind = models.CharField(max_length=32)
+    key = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key"], name="business_object_unique_kind_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+    @property
+    def is_root(self) -> bool:
+        return self.kind in ROOT_FLOWS
+
+
+class EventObject(models.Model):
+    """An event names a business object."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    object = models.ForeignKey(BusinessObject, on_delete=models.CASCADE, related_name="event_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "object"], name="event_object_unique")]
+        # The unique index leads with the event; membership reads by object.
+        indexes = [models.Index(fields=["object", "event"], name="event_object_by_object")]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} names {self.object_id}"
+
+
+class ObjectLink(models.Model):
+    """Two business objects named by the same event: an undirected edge, stored with low < high."""
+
+    low = models.ForeignKey(BusinessObject, on_delete=models.CASCADE, related_name="+")
+    high = models.ForeignKey(BusinessObject, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["low", "high"], name="object_link_unique"),
+            models.CheckConstraint(condition=Q(low__lt=F("high")), name="object_link_low_lt_high"),
+        ]
+        # The unique index serves "neighbours of low"; this one "neighbours of high".
+        indexes = [models.Index(fields=["high", "low"], name="object_link_by_high")]
+
+    def __str__(self) -> str:
+        return f"{self.low_id} — {self.high_id}"
+
+
+class Trace(models.Model):
+    """One end-to-end business flow, rooted at a PO, production order or customer order.
+
+    Aggregates (plant, supplier, times, count) are recomputed by correlation whenever the
+    trace's membership may have changed; they are what lists filter and sort by.
+    """
+
+    class Flow(models.TextChoices):
+        PROCURE_TO_RECEIVE = "procure_to_receive", "Procure to receive"
+        MAKE = "make", "Make"
+        ORDER_TO_SHIP = "order_to_ship", "Order to ship"
+
+    flow = models.CharField(max_length=32, choices=Flow.choices)
+    root = models.OneToOneField(BusinessObject, on_delete=models.PROTECT, related_name="trace")
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    first_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["last_event_at"], name="trace_last_event"),
+            models.Index(fields=["plant", "last_event_at"], name="trace_plant_last_event"),
+            models.Index(fields=["supplier", "last_event_at"], name="trace_supplier_last_event"),
+            models.Index(fields=["flow", "last_event_at"], name="trace_flow_last_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_flow_display()} {self.root_id}"
+
+
+class TraceEvent(models.Model):
+    """Materialised membership: `event` belongs to `trace` (an event may be in several traces)."""
+
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="memberships")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trace", "event"], name="trace_event_unique")]
+        indexes = [models.Index(fields=["event", "trace"], name="trace_event_by_event")]
+
+    def __str__(self) -> str:
+        return f"trace {self.trace_id} has event {self.event_id}"
+
+
+class CorrelatedEvent(models.Model):
+    """The event was correlated (its objects, links and traces are written)."""
+
+    event = models.OneToOneField(Event, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    correlated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} correlated"

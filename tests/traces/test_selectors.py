@@ -1,0 +1,98 @@
+"""Reading traces: scope, lookup by identifier (as normalised or as sent), event order."""
+
+from __future__ import annotations
+
+import pytest
+
+from controltower.accounts.access import Access, access_for
+from controltower.accounts.roles import Role
+from controltower.accounts.scope import NO_SCOPE
+from controltower.traces.models import IdentifierRule, Trace
+from controltower.traces.selectors import trace_events, trace_for_identifier, traces_visible
+from controltower.traces.services import correlate_events
+from tests.traces.conftest import PO_A, cloudevent, example, ingest
+
+pytestmark = pytest.mark.django_db
+PO_SOUTH = "4500099999"
+
+
+@pytest.fixture
+def traces(systems):
+    """PO A (P-NORTH, with a portal confirmation spelled "PO-…" and an ASN) and a P-SOUTH PO."""
+    IdentifierRule.objects.create(system=systems["portal"], kind="purchase_order", strip_prefix="PO-")
+    erp = ingest(
+        systems["erp"],
+        cloudevent("purchase_order.released", example("purchase_order.released"), source="ERP-CLOUD"),
+        cloudevent(
+            "purchase_order.released",
+            example("purchase_order.released", po_number=PO_SOUTH, plant="P-SOUTH", supplier="S-BOLT"),
+            source="ERP-CLOUD",
+        ),
+    )
+    portal = ingest(
+        systems["portal"],
+        cloudevent(
+            "supplier.confirmation",
+            example("supplier.confirmation", po_number=f"PO-{PO_A}"),
+            source="PORTAL-ACME",
+            time="2026-11-27T07:00:00Z",  # stamped earlier than the release: clocks differ
+        ),
+        cloudevent(
+            "shipment.dispatched",
+            example(
+                "shipment.dispatched",
+                purchase_orders=[PO_A],
+                lines=example("shipment.dispatched")["lines"][:2],
+            ),
+            source="PORTAL-ACME",
+            time="2026-11-28T10:00:00Z",
+        ),
+    )
+    correlate_events(event_ids=erp + portal)
+    return {t.root.key: t for t in Trace.objects.select_related("root")}
+
+
+def test_plant_scoped_user_sees_only_their_plants_traces(traces, make_user, plants):
+    north = access_for(make_user("nina", Role.VIEWER, everything=False, plants=[plants["north"]]))
+    south = access_for(make_user("sam", Role.VIEWER, everything=False, plants=[plants["south"]]))
+    assert list(traces_visible(access=north)) == [traces[PO_A]]
+    assert list(traces_visible(access=south)) == [traces[PO_SOUTH]]
+
+
+def test_supplier_scoped_user_sees_their_suppliers_traces(traces, make_user, suppliers):
+    bolt = access_for(make_user("bo", Role.VIEWER, everything=False, suppliers=[suppliers["bolt"]]))
+    assert list(traces_visible(access=bolt)) == [traces[PO_SOUTH]]
+
+
+def test_source_system_sees_traces_containing_its_events(traces, systems):
+    portal = Access(
+        authenticated=True, capabilities=frozenset(), scope=NO_SCOPE, system_id=systems["portal"].pk
+    )
+    mes = Access(authenticated=True, capabilities=frozenset(), scope=NO_SCOPE, system_id=systems["mes"].pk)
+    assert list(traces_visible(access=portal)) == [traces[PO_A]]
+    assert list(traces_visible(access=mes)) == []
+
+
+def test_trace_is_found_by_normalised_and_by_raw_identifier(traces, viewer):
+    access = access_for(viewer)
+    assert trace_for_identifier(kind="purchase_order", value=PO_A, access=access) == traces[PO_A]
+    assert trace_for_identifier(kind="purchase_order", value=f"PO-{PO_A}", access=access) == traces[PO_A]
+    assert trace_for_identifier(kind="po_line", value=f"PO-{PO_A}/00010", access=access) == traces[PO_A]
+    assert trace_for_identifier(kind="shipment", value="ASN-88123401", access=access) == traces[PO_A]
+    assert trace_for_identifier(kind="purchase_order", value="4500000000", access=access) is None
+
+
+def test_trace_lookup_respects_scope(traces, make_user, plants):
+    south = access_for(make_user("sam", Role.VIEWER, everything=False, plants=[plants["south"]]))
+    assert trace_for_identifier(kind="purchase_order", value=PO_A, access=south) is None
+    assert trace_for_identifier(kind="purchase_order", value=PO_SOUTH, access=south) == traces[PO_SOUTH]
+
+
+def test_trace_events_are_in_event_time_order_with_their_system(traces, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        events = [(e.type, e.system.code) for e in trace_events(trace=traces[PO_A])]
+    assert events == [
+        ("supplier.confirmation", "PORTAL-ACME"),
+        ("purchase_order.released", "ERP-CLOUD"),
+        ("shipment.dispatched", "PORTAL-ACME"),
+    ]
