@@ -10,7 +10,8 @@ from rest_framework.routers import SimpleRouter
 from controltower.accounts import apis as account_apis
 from controltower.health import views as health_views
 from controltower.masterdata import apis as masterdata_apis
-from controltower.web import network_views
+from controltower.traces import apis as trace_apis
+from controltower.web import network_views, trace_views
 from controltower.web import views as web_views
 from integrations.apis import catalog as catalog_apis
 from integrations.apis import epcis as epcis_apis
@@ -31,6 +32,8 @@ api_v1 = [
     path("contracts/<str:type>", catalog_apis.ContractDetailApi.as_view(), name="contract"),
     path("systems", catalog_apis.SystemListApi.as_view(), name="systems"),
     path("network", catalog_apis.NetworkLoadApi.as_view(), name="network"),
+    path("traces", trace_apis.TraceListApi.as_view(), name="traces"),
+    path("traces/<int:pk>", trace_apis.TraceDetailApi.as_view(), name="trace"),
     path("rejected-messages", catalog_apis.RejectedMessageListApi.as_view(), name="rejected-messages"),
     path(
         "rejected-messages/<int:pk>", catalog_apis.RejectedMessageDetailApi.as_view(), name="rejected-message"
@@ -41,6 +44,8 @@ api_v1 = [
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("partners/", web_views.partners, name="partners"),
+    path("traces/", trace_views.traces, name="traces"),
+    path("traces/<int:pk>/", trace_views.trace, name="trace"),
     path("systems/", network_views.systems, name="systems"),
     path("contracts/", network_views.contracts, name="contracts"),
     path("rejected/", network_views.rejected_messages, name="rejected-messages"),

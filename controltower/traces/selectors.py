@@ -7,7 +7,14 @@ from django.db.models.functions import Coalesce
 
 from controltower.accounts.access import Access
 from controltower.traces.identifiers import RuleBook, identifier_rules_load, normalize_identifier
-from controltower.traces.models import ROOT_FLOWS, BusinessObject, EventObject, Trace, TraceEvent
+from controltower.traces.models import (
+    CORRELATING_KINDS,
+    ROOT_FLOWS,
+    BusinessObject,
+    EventObject,
+    Trace,
+    TraceEvent,
+)
 from integrations.models import Event, EventIdentifier
 
 
@@ -91,3 +98,46 @@ def _sent_keys(*, kind: str, raw: str, system_id: int | None, rules: RuleBook) -
         if key:
             keys.add(key)
     return keys
+
+
+def traces_search(*, query: str, access: Access) -> QuerySet[Trace]:
+    """Traces for what someone typed in the search box: `KIND:VALUE`, or a bare value tried as
+    every correlating kind (a PO number, an ASN, a tracking number, a receipt, …); a value
+    ending in `*` matches keys by prefix."""
+    text = query.strip()
+    kind, sep, value = text.partition(":")
+    kinds = [kind] if sep and kind in CORRELATING_KINDS else list(CORRELATING_KINDS)
+    value = value if sep and kind in CORRELATING_KINDS else text
+    if not value:
+        return Trace.objects.none()
+    if value.endswith("*") and len(value) > 2:
+        objects = BusinessObject.objects.filter(kind__in=kinds, key__startswith=value[:-1].strip())
+        naming = EventObject.objects.filter(object__in=objects).values("event_id")
+        return traces_visible(access=access).filter(
+            Exists(TraceEvent.objects.filter(trace_id=OuterRef("pk"), event_id__in=naming))
+        )
+    found = Trace.objects.none()
+    for each in kinds:
+        found = found | traces_for_identifier(kind=each, value=value, access=access)
+    return found.distinct()
+
+
+def trace_objects(*, trace: Trace) -> dict[str, list[str]]:
+    """The business objects the trace's events name, by kind (the trace's object graph)."""
+    members = TraceEvent.objects.filter(trace=trace).values("event_id")
+    rows = (
+        EventObject.objects.filter(event_id__in=members)
+        .values_list("object__kind", "object__key")
+        .distinct()
+        .order_by("object__kind", "object__key")
+    )
+    graph: dict[str, list[str]] = {}
+    for kind, key in rows:
+        if (
+            kind == "po_line"
+            and trace.root.kind == "purchase_order"
+            and not key.startswith(f"{trace.root.key}/")
+        ):
+            continue  # another PO's line on a shared ASN
+        graph.setdefault(kind, []).append(key)
+    return graph

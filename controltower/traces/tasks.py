@@ -12,6 +12,7 @@ from django.db import OperationalError
 
 from controltower.traces.services import correlate_events, events_correlate_pending
 
+
 @shared_task(
     name="controltower.traces.correlate",
     ignore_result=True,

@@ -23,6 +23,7 @@ class NavEntry:
 
 NAV_ENTRIES: list[NavEntry] = [
     NavEntry("Overview", "home", Capability.VIEW),
+    NavEntry("Traces", "traces", Capability.VIEW),
     NavEntry("Systems", "systems", Capability.VIEW),
     NavEntry("Rejected", "rejected-messages", Capability.VIEW),
     NavEntry("Contracts", "contracts", Capability.VIEW),

@@ -8,7 +8,8 @@ import itertools
 
 import pytest
 
-from controltower.traces.models import Trace, TraceEvent
+from controltower.traces.models import IdentifierRule, Trace, TraceEvent
+from controltower.traces.services import correlate_events
 from integrations.adapters.cloudevents import parse_structured
 from integrations.contracts import contract_get
 from integrations.models import Event, SourceSystem
@@ -19,6 +20,7 @@ _ids = itertools.count(1)
 # The contract examples' partner codes, mapped onto the test network.
 _CODES = {"SUP-20417": "S-ACME", "DE10": "P-NORTH"}
 PO_A, PO_B = "4500012345", "4500012391"
+PO_SOUTH = "4500099999"
 
 
 def _recode(value):
@@ -85,3 +87,39 @@ def systems(network) -> dict[str, SourceSystem]:
         "mes": network["mes_north"].system,
         "tms": system_upsert(code="TMS-CARRIER", name="Carrier TMS", kind=SourceSystem.Kind.TMS),
     }
+
+
+@pytest.fixture
+def traces(systems):
+    """PO A (P-NORTH, with a portal confirmation spelled "PO-…" and an ASN) and a P-SOUTH PO."""
+    IdentifierRule.objects.create(system=systems["portal"], kind="purchase_order", strip_prefix="PO-")
+    erp = ingest(
+        systems["erp"],
+        cloudevent("purchase_order.released", example("purchase_order.released"), source="ERP-CLOUD"),
+        cloudevent(
+            "purchase_order.released",
+            example("purchase_order.released", po_number=PO_SOUTH, plant="P-SOUTH", supplier="S-BOLT"),
+            source="ERP-CLOUD",
+        ),
+    )
+    portal = ingest(
+        systems["portal"],
+        cloudevent(
+            "supplier.confirmation",
+            example("supplier.confirmation", po_number=f"PO-{PO_A}"),
+            source="PORTAL-ACME",
+            time="2026-11-27T07:00:00Z",  # stamped earlier than the release: clocks differ
+        ),
+        cloudevent(
+            "shipment.dispatched",
+            example(
+                "shipment.dispatched",
+                purchase_orders=[PO_A],
+                lines=example("shipment.dispatched")["lines"][:2],
+            ),
+            source="PORTAL-ACME",
+            time="2026-11-28T10:00:00Z",
+        ),
+    )
+    correlate_events(event_ids=erp + portal)
+    return {t.root.key: t for t in Trace.objects.select_related("root")}

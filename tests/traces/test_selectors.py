@@ -7,49 +7,10 @@ import pytest
 from controltower.accounts.access import Access, access_for
 from controltower.accounts.roles import Role
 from controltower.accounts.scope import NO_SCOPE
-from controltower.traces.models import IdentifierRule, Trace
 from controltower.traces.selectors import trace_events, trace_for_identifier, traces_visible
-from controltower.traces.services import correlate_events
-from tests.traces.conftest import PO_A, cloudevent, example, ingest
+from tests.traces.conftest import PO_A, PO_SOUTH
 
 pytestmark = pytest.mark.django_db
-PO_SOUTH = "4500099999"
-
-
-@pytest.fixture
-def traces(systems):
-    """PO A (P-NORTH, with a portal confirmation spelled "PO-…" and an ASN) and a P-SOUTH PO."""
-    IdentifierRule.objects.create(system=systems["portal"], kind="purchase_order", strip_prefix="PO-")
-    erp = ingest(
-        systems["erp"],
-        cloudevent("purchase_order.released", example("purchase_order.released"), source="ERP-CLOUD"),
-        cloudevent(
-            "purchase_order.released",
-            example("purchase_order.released", po_number=PO_SOUTH, plant="P-SOUTH", supplier="S-BOLT"),
-            source="ERP-CLOUD",
-        ),
-    )
-    portal = ingest(
-        systems["portal"],
-        cloudevent(
-            "supplier.confirmation",
-            example("supplier.confirmation", po_number=f"PO-{PO_A}"),
-            source="PORTAL-ACME",
-            time="2026-11-27T07:00:00Z",  # stamped earlier than the release: clocks differ
-        ),
-        cloudevent(
-            "shipment.dispatched",
-            example(
-                "shipment.dispatched",
-                purchase_orders=[PO_A],
-                lines=example("shipment.dispatched")["lines"][:2],
-            ),
-            source="PORTAL-ACME",
-            time="2026-11-28T10:00:00Z",
-        ),
-    )
-    correlate_events(event_ids=erp + portal)
-    return {t.root.key: t for t in Trace.objects.select_related("root")}
 
 
 def test_plant_scoped_user_sees_only_their_plants_traces(traces, make_user, plants):

@@ -1,0 +1,123 @@
+"""`/api/v1/traces`: traces within the caller's scope, found by filters or by identifier."""
+
+from __future__ import annotations
+
+import django_filters
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from controltower.accounts.access import access_for
+from controltower.traces import selectors
+from controltower.traces.models import CORRELATING_KINDS, Trace
+
+TRACE_EVENTS_LIMIT = 500
+
+
+def validate_identifier(value: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    kind, sep, ident = value.partition(":")
+    if not sep or kind not in CORRELATING_KINDS or not ident.strip():
+        raise ValidationError(f"Use KIND:VALUE with KIND one of {', '.join(CORRELATING_KINDS)}.")
+
+
+class TraceFilter(django_filters.FilterSet):
+    flow = django_filters.ChoiceFilter(choices=Trace.Flow.choices)
+    plant = django_filters.CharFilter(field_name="plant__code")
+    supplier = django_filters.CharFilter(field_name="supplier__code")
+    identifier = django_filters.CharFilter(
+        method="by_identifier", validators=[validate_identifier], help_text="KIND:VALUE"
+    )
+    active_after = django_filters.IsoDateTimeFilter(field_name="last_event_at", lookup_expr="gte")
+    active_before = django_filters.IsoDateTimeFilter(field_name="last_event_at", lookup_expr="lt")
+    started_after = django_filters.IsoDateTimeFilter(field_name="first_event_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter(field_name="first_event_at", lookup_expr="lt")
+
+    class Meta:
+        model = Trace
+        fields: list[str] = []
+
+    def by_identifier(self, queryset, name, value):
+        kind, _, ident = value.partition(":")
+        access = access_for(self.request.user)
+        return queryset.filter(
+            pk__in=selectors.traces_for_identifier(kind=kind, value=ident, access=access).values("pk")
+        )
+
+
+class TraceSerializer(serializers.ModelSerializer):
+    root = serializers.SerializerMethodField()
+    plant = serializers.CharField(source="plant.code", allow_null=True, default=None)
+    supplier = serializers.CharField(source="supplier.code", allow_null=True, default=None)
+
+    class Meta:
+        model = Trace
+        fields = ["id", "flow", "root", "plant", "supplier", "first_event_at", "last_event_at", "event_count"]
+
+    def get_root(self, trace: Trace) -> dict[str, str]:
+        return {"kind": trace.root.kind, "key": trace.root.key}
+
+
+class TraceEventSerializer(serializers.Serializer):
+    pk = serializers.IntegerField(source="id")
+    id = serializers.CharField(source="event_id")
+    type = serializers.CharField()
+    source = serializers.CharField()
+    system = serializers.CharField(source="system.code")
+    time = serializers.DateTimeField(source="event_time", allow_null=True)
+    received_at = serializers.DateTimeField()
+    lag_seconds = serializers.SerializerMethodField()
+
+    def get_lag_seconds(self, event) -> float | None:
+        """Sync lag of this hop: from the business time to our receipt of it."""
+        if event.event_time is None:
+            return None
+        return round((event.received_at - event.event_time).total_seconds(), 3)
+
+
+class TraceDetailSerializer(TraceSerializer):
+    objects = serializers.SerializerMethodField()
+    events = serializers.SerializerMethodField()
+
+    class Meta(TraceSerializer.Meta):
+        fields = [*TraceSerializer.Meta.fields, "objects", "events"]
+
+    def get_objects(self, trace: Trace) -> dict[str, list[str]]:
+        return selectors.trace_objects(trace=trace)
+
+    def get_events(self, trace: Trace) -> list[dict]:
+        events = selectors.trace_events(trace=trace)[:TRACE_EVENTS_LIMIT]
+        return TraceEventSerializer(events, many=True).data
+
+
+class MostRecentlyActive(CursorPagination):
+    ordering = ("-last_event_at", "-id")
+
+
+class TraceListApi(APIView):
+    """Traces you may see, most recently active first; `identifier=KIND:VALUE` finds by identifier."""
+
+    filterset_class = TraceFilter
+
+    @extend_schema(responses=TraceSerializer(many=True), filters=True)
+    def get(self, request):
+        queryset = selectors.traces_visible(access=access_for(request.user))
+        queryset = DjangoFilterBackend().filter_queryset(request, queryset, self)
+        paginator = MostRecentlyActive()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(TraceSerializer(page, many=True).data)
+
+
+class TraceDetailApi(APIView):
+    """One trace: its objects (POs, lines, shipments, receipts) and events in business order
+    (the first 500), each with its sync lag."""
+
+    @extend_schema(responses=TraceDetailSerializer)
+    def get(self, request, pk: int):
+        trace = get_object_or_404(selectors.traces_visible(access=access_for(request.user)), pk=pk)
+        return Response(TraceDetailSerializer(trace).data)

@@ -1,0 +1,80 @@
+"""Trace pages: search and list, and one trace's objects and timeline."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from controltower.accounts.access import access_for, require_capability
+from controltower.accounts.roles import Capability
+from controltower.masterdata import selectors as masterdata_selectors
+from controltower.traces import selectors
+from controltower.traces.models import Trace
+
+PAGE_SIZE = 50
+TIMELINE_PAGE = 100
+
+
+def _template(request: HttpRequest, page: str, partial: str) -> str:
+    return f"{page}#{partial}" if request.htmx and not request.htmx.boosted else page
+
+
+@require_capability(Capability.VIEW)
+def traces(request: HttpRequest) -> HttpResponse:
+    access = access_for(request.user)
+    query = request.GET.get("q", "").strip()
+    queryset = (
+        selectors.traces_search(query=query, access=access)
+        if query
+        else selectors.traces_visible(access=access)
+    )
+    filters = {name: request.GET.get(name, "") for name in ("flow", "plant", "supplier")}
+    if filters["flow"]:
+        queryset = queryset.filter(flow=filters["flow"])
+    if filters["plant"]:
+        queryset = queryset.filter(plant__code=filters["plant"])
+    if filters["supplier"]:
+        queryset = queryset.filter(supplier__code=filters["supplier"])
+    order = request.GET.get("order", "-last_event_at")
+    if order not in {"-last_event_at", "last_event_at", "-first_event_at", "-event_count"}:
+        order = "-last_event_at"
+    queryset = queryset.select_related("root", "plant", "supplier").order_by(order, "-id")
+    if query and not request.htmx:
+        only = list(queryset[:2])
+        if len(only) == 1:  # a search that names one trace opens it
+            return redirect("trace", pk=only[0].pk)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "q": query,
+        "filters": filters,
+        "order": order,
+        "flows": Trace.Flow.choices,
+        "plants": masterdata_selectors.plants_visible(scope=access.scope),
+        "suppliers": masterdata_selectors.suppliers_visible(scope=access.scope),
+    }
+    return render(request, _template(request, "web/traces.html", "table"), context)
+
+
+@require_capability(Capability.VIEW)
+def trace(request: HttpRequest, pk: int) -> HttpResponse:
+    found = get_object_or_404(selectors.traces_visible(access=access_for(request.user)), pk=pk)
+    events = Paginator(selectors.trace_events(trace=found), TIMELINE_PAGE).get_page(request.GET.get("page"))
+    timeline = [
+        {
+            "event": event,
+            "lag": (event.received_at - event.event_time).total_seconds() if event.event_time else None,
+            "data": json.dumps(event.data, indent=2, ensure_ascii=False),
+        }
+        for event in events
+    ]
+    context = {
+        "trace": found,
+        "objects": selectors.trace_objects(trace=found),
+        "page": events,
+        "timeline": timeline,
+    }
+    return render(request, _template(request, "web/trace.html", "timeline"), context)
