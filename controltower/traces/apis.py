@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import django_filters
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
@@ -12,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controltower.accounts.access import access_for
+from controltower.api import filtered_page
 from controltower.traces import selectors
 from controltower.traces.models import CORRELATING_KINDS, Trace
 
@@ -106,11 +106,13 @@ class TraceListApi(APIView):
 
     @extend_schema(responses=TraceSerializer(many=True), filters=True)
     def get(self, request):
-        queryset = selectors.traces_visible(access=access_for(request.user))
-        queryset = DjangoFilterBackend().filter_queryset(request, queryset, self)
-        paginator = MostRecentlyActive()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(TraceSerializer(page, many=True).data)
+        return filtered_page(
+            request=request,
+            view=self,
+            queryset=selectors.traces_visible(access=access_for(request.user)),
+            serializer_class=TraceSerializer,
+            pagination_class=MostRecentlyActive,
+        )
 
 
 class TraceDetailApi(APIView):

@@ -6,7 +6,6 @@ import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -15,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controltower.accounts.access import CanConfigure, access_for
+from controltower.api import filtered_page
 from integrations import selectors
 from integrations.apis.filters import RejectedMessageFilter
 from integrations.apis.pagination import NewestFirst
@@ -95,7 +95,11 @@ class NetworkLoadApi(APIView):
         request=OpenApiTypes.OBJECT,
         responses=inline_serializer(
             "NetworkLoaded",
-            {"plants": serializers.IntegerField(), "suppliers": serializers.IntegerField(), "systems": serializers.IntegerField()},
+            {
+                "plants": serializers.IntegerField(),
+                "suppliers": serializers.IntegerField(),
+                "systems": serializers.IntegerField(),
+            },
         ),
     )
     def post(self, request):
@@ -128,11 +132,13 @@ class RejectedMessageListApi(APIView):
 
     @extend_schema(responses=RejectedMessageSerializer(many=True), filters=True)
     def get(self, request):
-        queryset = selectors.rejected_messages_visible(access=access_for(request.user))
-        queryset = DjangoFilterBackend().filter_queryset(request, queryset, self)
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(RejectedMessageSerializer(page, many=True).data)
+        return filtered_page(
+            request=request,
+            view=self,
+            queryset=selectors.rejected_messages_visible(access=access_for(request.user)),
+            serializer_class=RejectedMessageSerializer,
+            pagination_class=NewestFirst,
+        )
 
 
 class RejectedMessageDetailApi(APIView):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controltower.accounts.access import CanView, access_for
+from controltower.api import filtered_page
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
@@ -113,11 +113,13 @@ class EventsApi(APIView):
         description="Events within your scope (a system token sees only its own system's events).",
     )
     def get(self, request):
-        queryset = selectors.events_visible(access=access_for(request.user))
-        queryset = DjangoFilterBackend().filter_queryset(request, queryset, self)
-        paginator = NewestFirst()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(EventSerializer(page, many=True).data)
+        return filtered_page(
+            request=request,
+            view=self,
+            queryset=selectors.events_visible(access=access_for(request.user)),
+            serializer_class=EventSerializer,
+            pagination_class=NewestFirst,
+        )
 
     filterset_class = EventFilter
 
