@@ -229,6 +229,12 @@ CELERY_BEAT_SCHEDULE["traces-correlate-pending"] = {
     "schedule": 60.0,
     "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
 }
+# Re-evaluates traces whose next deadline or at-risk time has passed (Trace.next_due_at).
+CELERY_BEAT_SCHEDULE["traces-mark-overdue"] = {
+    "task": "controltower.traces.mark_overdue",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
 CELERY_TASK_ROUTES = {"controltower.traces.*": {"queue": CELERY_QUEUES["rules"]}}
 
 # --- Accounts --------------------------------------------------------------------------------

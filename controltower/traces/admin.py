@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from controltower.traces.models import IdentifierRule, Trace
+from controltower.traces.models import IdentifierRule, MilestoneBudget, Trace, TraceMilestone
 
 
 @admin.register(IdentifierRule)
@@ -16,6 +16,28 @@ class IdentifierRuleAdmin(admin.ModelAdmin):
     fields = ["system", "kind", "strip_prefix", "strip_suffix", "strip_leading_zeros", "uppercase"]
 
 
+@admin.register(MilestoneBudget)
+class MilestoneBudgetAdmin(admin.ModelAdmin):
+    """Time budgets per milestone, overriding the flow's defaults (`controltower.traces.flows`).
+    Most specific wins: plant+supplier, plant, supplier, then a row with neither, then the flow."""
+
+    list_display = ["flow", "milestone", "plant", "supplier", "budget_minutes"]
+    list_filter = ["flow", "milestone", "plant", "supplier"]
+    list_select_related = ["plant", "supplier"]
+    fields = ["flow", "milestone", "plant", "supplier", "budget_minutes"]
+
+
+class TraceMilestoneInline(admin.TabularInline):
+    model = TraceMilestone
+    fields = ["position", "code", "state", "expected_by", "done_at", "event"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Trace)
 class TraceAdmin(admin.ModelAdmin):
     """Read-only: traces are written by correlation only."""
@@ -26,11 +48,14 @@ class TraceAdmin(admin.ModelAdmin):
         "root",
         "plant",
         "supplier",
+        "state",
+        "next_due_at",
         "event_count",
         "first_event_at",
         "last_event_at",
     ]
-    list_filter = ["flow", "plant", "supplier"]
+    list_filter = ["flow", "state", "plant", "supplier"]
+    inlines = [TraceMilestoneInline]
     list_select_related = ["root", "plant", "supplier"]
     search_fields = ["root__key"]
     date_hierarchy = "last_event_at"

@@ -28,6 +28,7 @@ def validate_identifier(value: str) -> None:
 
 class TraceFilter(django_filters.FilterSet):
     flow = django_filters.ChoiceFilter(choices=Trace.Flow.choices)
+    state = django_filters.ChoiceFilter(choices=Trace.State.choices)
     plant = django_filters.CharFilter(field_name="plant__code")
     supplier = django_filters.CharFilter(field_name="supplier__code")
     identifier = django_filters.CharFilter(
@@ -57,7 +58,18 @@ class TraceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Trace
-        fields = ["id", "flow", "root", "plant", "supplier", "first_event_at", "last_event_at", "event_count"]
+        fields = [
+            "id",
+            "flow",
+            "state",
+            "next_due_at",
+            "root",
+            "plant",
+            "supplier",
+            "first_event_at",
+            "last_event_at",
+            "event_count",
+        ]
 
     def get_root(self, trace: Trace) -> dict[str, str]:
         return {"kind": trace.root.kind, "key": trace.root.key}

@@ -135,6 +135,13 @@ class Trace(models.Model):
         MAKE = "make", "Make"
         ORDER_TO_SHIP = "order_to_ship", "Order to ship"
 
+    class State(models.TextChoices):
+        ON_TRACK = "on_track", "On track"
+        AT_RISK = "at_risk", "At risk"
+        LATE = "late", "Late"
+        EXCEPTION = "exception", "Exception"
+        COMPLETE = "complete", "Complete"
+
     flow = models.CharField(max_length=32, choices=Flow.choices)
     root = models.OneToOneField(BusinessObject, on_delete=models.PROTECT, related_name="trace")
     plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -144,9 +151,15 @@ class Trace(models.Model):
     event_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Written by `trace_milestones_evaluate` (see `controltower.traces.flows`).
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ON_TRACK)
+    next_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the state can next change with time alone (re-evaluate then)."
+    )
 
     class Meta:
         indexes = [
+            models.Index(fields=["next_due_at"], name="trace_next_due"),
             models.Index(fields=["last_event_at"], name="trace_last_event"),
             models.Index(fields=["plant", "last_event_at"], name="trace_plant_last_event"),
             models.Index(fields=["supplier", "last_event_at"], name="trace_supplier_last_event"),
@@ -179,3 +192,68 @@ class CorrelatedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id} correlated"
+
+
+class MilestoneBudget(models.Model):
+    """An override of a milestone's time budget (minutes after its anchor, see `flows.FLOWS`).
+
+    The most specific row wins: plant and supplier, then plant, then supplier, then the flow's
+    default. Applies to traces evaluated afterwards (the overdue job re-evaluates due ones).
+    """
+
+    flow = models.CharField(max_length=32, choices=Trace.Flow.choices)
+    milestone = models.CharField(max_length=32, help_text="A milestone code of the flow, e.g. confirmed.")
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    budget_minutes = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["flow", "milestone", "plant__code", "supplier__code"]
+
+    def __str__(self) -> str:
+        scope = "/".join(x.code for x in (self.plant, self.supplier) if x) or "default"
+        return f"{self.flow}.{self.milestone} {scope}: {self.budget_minutes} min"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from controltower.traces.flows import FLOWS
+
+        flow = FLOWS.get(self.flow)
+        milestone = flow.milestone(self.milestone) if flow else None
+        if milestone is None or milestone.due.anchor is None:
+            codes = [m.code for m in flow.milestones if m.due.anchor] if flow else []
+            raise ValidationError({"milestone": f"Choose a milestone with an anchor: {', '.join(codes)}."})
+        duplicate = MilestoneBudget.objects.filter(
+            flow=self.flow, milestone=self.milestone, plant=self.plant, supplier=self.supplier
+        ).exclude(pk=self.pk)
+        if duplicate.exists():
+            raise ValidationError("A budget for this milestone and scope exists already.")
+
+
+class TraceMilestone(models.Model):
+    """One expected milestone of a trace and where it stands (written by evaluation only)."""
+
+    class State(models.TextChoices):
+        DONE = "done", "Done"
+        LATE = "late", "Late"
+        PENDING = "pending", "Pending"
+        MISSING = "missing", "Missing"
+        # An optional milestone (e.g. carrier tracking) passed by later ones: not an exception.
+        SKIPPED = "skipped", "Not reported"
+
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="milestones")
+    code = models.CharField(max_length=32)
+    position = models.PositiveSmallIntegerField()
+    expected_by = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["trace", "position"]
+        constraints = [models.UniqueConstraint(fields=["trace", "code"], name="trace_milestone_unique")]
+
+    def __str__(self) -> str:
+        return f"trace {self.trace_id} {self.code}: {self.state}"

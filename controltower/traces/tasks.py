@@ -11,6 +11,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from controltower.traces.services import correlate_events, events_correlate_pending
+from controltower.traces.services.milestones import traces_mark_overdue
 
 
 @shared_task(
@@ -35,3 +36,17 @@ def correlate_pending() -> int:
     """Correlate events the signal path missed (broker down, task lost), oldest first, bounded
     per run; returns how many. Scheduled every minute (`CELERY_BEAT_SCHEDULE` in settings)."""
     return events_correlate_pending()
+
+
+@shared_task(
+    name="controltower.traces.mark_overdue",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+)
+def mark_overdue() -> int:
+    """Re-evaluate traces whose next deadline or at-risk time has passed (bounded per run);
+    returns how many. Idempotent; scheduled every minute (`CELERY_BEAT_SCHEDULE`)."""
+    return traces_mark_overdue()

@@ -31,7 +31,9 @@ def traces(request: HttpRequest) -> HttpResponse:
         if query
         else selectors.traces_visible(access=access)
     )
-    filters = {name: request.GET.get(name, "") for name in ("flow", "plant", "supplier")}
+    filters = {name: request.GET.get(name, "") for name in ("flow", "plant", "supplier", "state")}
+    if filters["state"]:
+        queryset = queryset.filter(state=filters["state"])
     if filters["flow"]:
         queryset = queryset.filter(flow=filters["flow"])
     if filters["plant"]:
@@ -53,6 +55,7 @@ def traces(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "order": order,
         "flows": Trace.Flow.choices,
+        "states": Trace.State.choices,
         "plants": masterdata_selectors.plants_visible(scope=access.scope),
         "suppliers": masterdata_selectors.suppliers_visible(scope=access.scope),
     }
@@ -76,5 +79,6 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
         "objects": selectors.trace_objects(trace=found),
         "page": events,
         "timeline": timeline,
+        "milestones": found.milestones.order_by("position"),
     }
     return render(request, _template(request, "web/trace.html", "timeline"), context)

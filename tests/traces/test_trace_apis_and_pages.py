@@ -59,3 +59,14 @@ def test_trace_page_shows_objects_and_the_timeline(client, viewer, traces):
         "/traces/", {"flow": "procure_to_receive"}, headers={"HX-Request": "true"}
     ).content.decode()
     assert 'id="traces-table"' in listing and "<html" not in listing
+
+
+def test_trace_state_and_milestones_are_shown_and_filterable(client, viewer, traces):
+    client.force_login(viewer)
+    trace = traces[PO_A]
+    trace.refresh_from_db()
+    page = client.get(f"/traces/{trace.pk}/").content.decode()
+    assert 'id="trace-milestones"' in page and 'id="trace-state"' in page
+    assert page.count('class="milestone-row"') == 6  # one row per procure-to-receive milestone
+    listed = client.get("/api/v1/traces", {"state": trace.state}).json()["results"]
+    assert trace.pk in [t["id"] for t in listed] and all(t["state"] == trace.state for t in listed)

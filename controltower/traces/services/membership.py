@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from controltower.traces.models import ROOT_FLOWS, EventObject, Trace, TraceEvent
 from controltower.traces.services.graph import Graph, chunks, trace_objects
+from controltower.traces.services.milestones import trace_milestones_evaluate
 from integrations.models import Event
 
 
@@ -49,7 +50,8 @@ def traces_refresh(*, graph: Graph, roots: Iterable[int]) -> set[int]:
 
     Guarantees: a trace's events are exactly the events naming an object its root's walk spans
     (see `graph.trace_objects`); aggregates follow from those events; rows are written only when
-    they differ, so a repeat changes nothing (not even `updated_at`). Returns the trace ids.
+    they differ, so a repeat changes nothing (not even `updated_at`); milestones and state are
+    re-evaluated (`trace_milestones_evaluate`). Returns the trace ids.
     """
     roots = sorted(set(roots))
     if not roots:
@@ -63,6 +65,7 @@ def traces_refresh(*, graph: Graph, roots: Iterable[int]) -> set[int]:
     traces = _traces_ensure(computed)
     _aggregates_write(computed, traces)
     _members_write(computed, traces)
+    trace_milestones_evaluate(traces=traces.values())
     return {trace.pk for trace in traces.values()}
 
 

@@ -1,0 +1,219 @@
+"""Expected milestones, deadlines and trace state, evaluated from a trace's events.
+
+Called at the end of `traces_refresh` (inside correlation's transaction) for the traces whose
+events may have changed, and by `traces_mark_overdue` for traces whose state can change with
+time alone (`Trace.next_due_at` has passed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from controltower.traces.flows import FLOWS, EventFact, Flow, FlowContext, Milestone, flow_event_types
+from controltower.traces.models import MilestoneBudget, Trace, TraceEvent, TraceMilestone
+from controltower.traces.services.graph import chunks
+
+OVERDUE_BATCH = 500
+AT_RISK_SHARE = 0.2  # a pending milestone is at risk in the last 20 % of its budget …
+AT_RISK_MIN = timedelta(hours=1)  # … or its last hour, whichever is longer
+
+_ALL_TYPES = sorted(set().union(*(flow_event_types(f) for f in FLOWS.values())))
+_MS_FIELDS = ("position", "expected_by", "done_at", "state", "event_id")
+
+
+@dataclass
+class _Row:
+    code: str
+    position: int
+    expected_by: datetime | None
+    done_at: datetime | None
+    state: str
+    event_id: int | None
+    warn_at: datetime | None  # when a pending milestone becomes at risk
+
+
+class _Budgets:
+    """`MilestoneBudget` overrides, loaded once per evaluation (a small configuration table)."""
+
+    def __init__(self) -> None:
+        self._rows = {
+            (b.flow, b.milestone, b.plant_id, b.supplier_id): b.budget_minutes
+            for b in MilestoneBudget.objects.all()
+        }
+
+    def minutes(self, flow: str, milestone: Milestone, *, plant_id: int | None, supplier_id: int | None):
+        for plant, supplier in ((plant_id, supplier_id), (plant_id, None), (None, supplier_id)):
+            if (plant is not None or supplier is not None) and (
+                found := self._rows.get((flow, milestone.code, plant, supplier))
+            ) is not None:
+                return found
+        return self._rows.get((flow, milestone.code, None, None), milestone.due.minutes)
+
+
+def trace_milestones_evaluate(*, traces: Iterable[Trace], now: datetime | None = None) -> None:
+    """Make each trace's `TraceMilestone` rows, `state` and `next_due_at` match its events at `now`.
+
+    Guarantees: one row per expected milestone of the trace's flow (rows of codes the flow no
+    longer declares are deleted); rows and trace fields are written only when they differ, so a
+    repeat writes nothing; events are read in one query per chunk of traces, never per event.
+    `updated_at` moves only when the trace's state changes.
+    """
+    now = now or timezone.now()
+    by_pk = {t.pk: t for t in traces}
+    if not by_pk:
+        return
+    budgets = _Budgets()
+    for chunk in chunks(by_pk):
+        facts = _facts(chunk)
+        current = _current_rows(chunk)
+        creates, updates, deletes, changed_traces = [], [], [], []
+        for pk in chunk:
+            trace = by_pk[pk]
+            flow = FLOWS[trace.flow]
+            context = FlowContext(tuple(facts.get(pk, ())))
+            rows = _rows(flow, context, trace=trace, budgets=budgets, now=now)
+            state, next_due_at = _trace_state(flow, context, rows, now=now)
+            have = current.get(pk, {})
+            for row in rows:
+                existing = have.pop(row.code, None)
+                if existing is None:
+                    creates.append(TraceMilestone(trace_id=pk, code=row.code, **_values(row)))
+                elif any(getattr(existing, name) != value for name, value in _values(row).items()):
+                    for name, value in _values(row).items():
+                        setattr(existing, name, value)
+                    updates.append(existing)
+            deletes.extend(m.pk for m in have.values())
+            if (trace.state, trace.next_due_at) != (state, next_due_at):
+                if trace.state != state:
+                    trace.updated_at = now
+                trace.state, trace.next_due_at = state, next_due_at
+                changed_traces.append(trace)
+        TraceMilestone.objects.bulk_create(creates, batch_size=1_000)
+        TraceMilestone.objects.bulk_update(updates, _MS_FIELDS, batch_size=1_000)
+        if deletes:
+            TraceMilestone.objects.filter(pk__in=deletes).delete()
+        Trace.objects.bulk_update(changed_traces, ["state", "next_due_at", "updated_at"], batch_size=1_000)
+
+
+def traces_mark_overdue(*, now: datetime | None = None, batch: int = OVERDUE_BATCH) -> int:
+    """Re-evaluate up to `batch` traces whose `next_due_at` has passed, earliest first.
+
+    Returns how many were evaluated. Each evaluation sets a later `next_due_at` (or none), so
+    repeated runs work a backlog off. Takes correlation's lock so it never writes a state
+    computed from events older than a concurrent correlation's.
+    """
+    from controltower.traces.services.correlation import _serialise  # correlation imports us
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        _serialise()
+        due = list(Trace.objects.filter(next_due_at__lte=now).order_by("next_due_at", "pk")[:batch])
+        trace_milestones_evaluate(traces=due, now=now)
+    return len(due)
+
+
+def _facts(trace_ids: list[int]) -> dict[int, list[EventFact]]:
+    rows = (
+        TraceEvent.objects.filter(trace_id__in=trace_ids, event__type__in=_ALL_TYPES)
+        .values_list(
+            "trace_id", "event_id", "event__type", "event__data", "event__event_time", "event__received_at"
+        )
+        .order_by()
+    )
+    facts: dict[int, list[EventFact]] = defaultdict(list)
+    for trace_id, event_id, type_, data, event_time, received_at in rows:
+        facts[trace_id].append(
+            EventFact(event_id, type_, data if isinstance(data, dict) else {}, event_time or received_at)
+        )
+    for events in facts.values():
+        events.sort(key=lambda e: (e.at, e.pk))
+    return facts
+
+
+def _current_rows(trace_ids: list[int]) -> dict[int, dict[str, TraceMilestone]]:
+    current: dict[int, dict[str, TraceMilestone]] = defaultdict(dict)
+    for row in TraceMilestone.objects.filter(trace_id__in=trace_ids):
+        current[row.trace_id][row.code] = row
+    return current
+
+
+def _values(row: _Row) -> dict:
+    return {name: getattr(row, name) for name in _MS_FIELDS}
+
+
+def _rows(flow: Flow, context: FlowContext, *, trace: Trace, budgets: _Budgets, now: datetime) -> list[_Row]:
+    """Each milestone's completion, deadline and state, in the flow's order."""
+    done: dict[str, EventFact] = {}
+    for milestone in flow.milestones:
+        hit = next((e for e in context.events if any(m.accepts(e, context) for m in milestone.matches)), None)
+        if hit is not None:
+            done[milestone.code] = hit
+    last_done = max((i for i, m in enumerate(flow.milestones) if m.code in done), default=-1)
+    rows = []
+    for position, milestone in enumerate(flow.milestones):
+        expected_by, budget = _deadline(flow, milestone, context, done, trace=trace, budgets=budgets)
+        hit = done.get(milestone.code)
+        warn_at = None
+        if hit is not None:
+            state = "late" if expected_by and hit.at > expected_by else "done"
+        elif position < last_done:
+            # A later milestone happened without this one.
+            state = "skipped" if milestone.optional else "missing"
+        elif expected_by and now > expected_by:
+            state = "late"
+        else:
+            state = "pending"
+            if expected_by:
+                warn_at = expected_by - max(budget * AT_RISK_SHARE if budget else timedelta(0), AT_RISK_MIN)
+        rows.append(
+            _Row(
+                milestone.code,
+                position,
+                expected_by,
+                hit.at if hit else None,
+                state,
+                hit.pk if hit else None,
+                warn_at,
+            )
+        )
+    return rows
+
+
+def _deadline(flow, milestone, context, done, *, trace, budgets) -> tuple[datetime | None, timedelta | None]:
+    """(expected_by, budget) of `milestone`; budget None when the deadline is not anchor + minutes."""
+    if milestone.due.at and (at := milestone.due.at(context)):
+        return at, None
+    anchor = done.get(milestone.due.anchor) if milestone.due.anchor else None
+    if anchor is None:
+        return None, None
+    minutes = budgets.minutes(flow.code, milestone, plant_id=trace.plant_id, supplier_id=trace.supplier_id)
+    if minutes is None:
+        return None, None
+    budget = timedelta(minutes=minutes)
+    return anchor.at + budget, budget
+
+
+def _trace_state(flow: Flow, context: FlowContext, rows: list[_Row], *, now: datetime):
+    """(state, next_due_at): exception > late > at risk > complete > on track; next_due_at is
+    the earliest time a pending milestone turns at risk or late."""
+    pending = [r for r in rows if r.state == "pending" and r.expected_by]
+    moments = [r.warn_at if r.warn_at and r.warn_at > now else r.expected_by for r in pending]
+    next_due_at = min(moments, default=None)
+    failed = flow.exception is not None and any(flow.exception(e, context) for e in context.events)
+    if failed or any(r.state == "missing" for r in rows):
+        state = Trace.State.EXCEPTION
+    elif any(r.state == "late" for r in rows):
+        state = Trace.State.LATE
+    elif any(r.warn_at and r.warn_at <= now for r in pending):
+        state = Trace.State.AT_RISK
+    elif rows and rows[-1].state == "done":
+        state = Trace.State.COMPLETE
+    else:
+        state = Trace.State.ON_TRACK
+    return str(state), next_due_at
