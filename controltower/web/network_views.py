@@ -11,15 +11,12 @@ from django.shortcuts import get_object_or_404, render
 
 from controltower.accounts.access import access_for, require_capability
 from controltower.accounts.roles import Capability
+from controltower.web.htmx import page_or_partial
 from integrations import selectors
 from integrations.contracts import contracts_all
 from integrations.contracts.identifiers import identifier_specs
 
 PAGE_SIZE = 50
-
-
-def _template(request: HttpRequest, page: str, partial: str) -> str:
-    return f"{page}#{partial}" if request.htmx and not request.htmx.boosted else page
 
 
 @require_capability(Capability.VIEW)
@@ -32,7 +29,7 @@ def systems(request: HttpRequest) -> HttpResponse:
     if kind:
         rows = rows.filter(kind=kind)
     context = {"systems": rows, "kind": kind, "kinds": rows.model.Kind.choices}
-    return render(request, _template(request, "web/systems.html", "table"), context)
+    return render(request, page_or_partial(request, "web/systems.html", "table"), context)
 
 
 @require_capability(Capability.VIEW)
@@ -57,7 +54,7 @@ def rejected_messages(request: HttpRequest) -> HttpResponse:
         queryset = queryset.filter(system__code=system)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "system": system}
-    return render(request, _template(request, "web/rejected_list.html", "table"), context)
+    return render(request, page_or_partial(request, "web/rejected_list.html", "table"), context)
 
 
 @require_capability(Capability.VIEW)

@@ -13,13 +13,10 @@ from controltower.accounts.roles import Capability
 from controltower.masterdata import selectors as masterdata_selectors
 from controltower.traces import selectors
 from controltower.traces.models import Trace
+from controltower.web.htmx import page_or_partial
 
 PAGE_SIZE = 50
 TIMELINE_PAGE = 100
-
-
-def _template(request: HttpRequest, page: str, partial: str) -> str:
-    return f"{page}#{partial}" if request.htmx and not request.htmx.boosted else page
 
 
 @require_capability(Capability.VIEW)
@@ -59,7 +56,7 @@ def traces(request: HttpRequest) -> HttpResponse:
         "plants": masterdata_selectors.plants_visible(scope=access.scope),
         "suppliers": masterdata_selectors.suppliers_visible(scope=access.scope),
     }
-    return render(request, _template(request, "web/traces.html", "table"), context)
+    return render(request, page_or_partial(request, "web/traces.html", "table"), context)
 
 
 @require_capability(Capability.VIEW)
@@ -81,4 +78,4 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
         "timeline": timeline,
         "milestones": found.milestones.order_by("position"),
     }
-    return render(request, _template(request, "web/trace.html", "timeline"), context)
+    return render(request, page_or_partial(request, "web/trace.html", "timeline"), context)

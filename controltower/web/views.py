@@ -17,16 +17,12 @@ from controltower.accounts.roles import Capability
 from controltower.health.checks import readiness, worker_status
 from controltower.masterdata import selectors as masterdata_selectors
 from controltower.problems import PROBLEM_TYPES, is_api_request, problem_response
+from controltower.web.htmx import page_or_partial
 
 
 def status_context() -> dict[str, object]:
     """What the status panel shows: readiness checks and each queue's worker heartbeat."""
     return {"checks": readiness(), "queues": worker_status()}
-
-
-def _template(request: HttpRequest, page: str, partial: str) -> str:
-    """The whole page, or only `partial` when htmx asks for that section."""
-    return f"{page}#{partial}" if request.htmx and not request.htmx.boosted else page
 
 
 @require_capability(Capability.VIEW)
@@ -38,7 +34,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "plant_count": masterdata_selectors.plants_visible(scope=access.scope).count(),
         "supplier_count": masterdata_selectors.suppliers_visible(scope=access.scope).count(),
     }
-    return render(request, _template(request, "web/home.html", "status"), context)
+    return render(request, page_or_partial(request, "web/home.html", "status"), context)
 
 
 @require_capability(Capability.VIEW)
@@ -51,7 +47,7 @@ def partners(request: HttpRequest) -> HttpResponse:
         match = Q(code__icontains=query) | Q(name__icontains=query) | Q(region__icontains=query)
         plants, suppliers = plants.filter(match), suppliers.filter(match)
     context = {"plants": plants, "suppliers": suppliers, "q": query}
-    return render(request, _template(request, "web/partners.html", "tables"), context)
+    return render(request, page_or_partial(request, "web/partners.html", "tables"), context)
 
 
 @require_capability(Capability.VIEW)
