@@ -16,6 +16,7 @@ def filtered_page(
     queryset: QuerySet,
     serializer_class: type[Serializer],
     pagination_class: type[BasePagination],
+    context: dict | None = None,
 ) -> Response:
     """Apply the view's `filterset_class` (bad values: 400 naming the parameter), then one page.
 
@@ -24,4 +25,4 @@ def filtered_page(
     queryset = DjangoFilterBackend().filter_queryset(request, queryset, view)
     paginator = pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginator.get_paginated_response(serializer_class(page, many=True, context=context or {}).data)

@@ -281,6 +281,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `state`; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "TraceStateEnum": "controltower.traces.models.Trace.State",
+        "MilestoneStateEnum": "controltower.traces.models.TraceMilestone.State",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "controltower.openapi.add_problem_responses",

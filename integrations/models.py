@@ -174,3 +174,23 @@ class RejectedMessage(models.Model):
     @property
     def body_text(self) -> str:
         return bytes(self.body).decode("utf-8", errors="replace")
+
+
+class RejectedIdentifier(models.Model):
+    """A business identifier found in a refused message (read best-effort from its body), so a
+    trace can show the messages about its orders that never got in."""
+
+    rejected = models.ForeignKey(RejectedMessage, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(max_length=32)
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "value"], name="rejected_identifier_kind_value")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rejected", "kind", "value"], name="rejected_identifier_unique_per_message"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"

@@ -25,6 +25,9 @@ class Role(StrEnum):
 
 class Capability(StrEnum):
     VIEW = "view"  # read pages and read APIs within scope
+    # Event bodies and refused messages as received carry prices, quantities and names that
+    # not every reader needs; people who fix messages do.
+    VIEW_PAYLOADS = "view_payloads"
     OPERATE = "operate"  # retry, replay, resubmit, pause targets
     WORK_EXCEPTIONS = "work_exceptions"  # own, assign and resolve exception cases
     VIEW_DASHBOARDS = "view_dashboards"  # KPI dashboards
@@ -33,8 +36,10 @@ class Capability(StrEnum):
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.VIEW}),
-    Role.OPERATOR: frozenset({Capability.VIEW, Capability.OPERATE}),
-    Role.EXCEPTION_HANDLER: frozenset({Capability.VIEW, Capability.WORK_EXCEPTIONS}),
+    Role.OPERATOR: frozenset({Capability.VIEW, Capability.VIEW_PAYLOADS, Capability.OPERATE}),
+    Role.EXCEPTION_HANDLER: frozenset(
+        {Capability.VIEW, Capability.VIEW_PAYLOADS, Capability.WORK_EXCEPTIONS}
+    ),
     Role.MANAGER: frozenset({Capability.VIEW, Capability.VIEW_DASHBOARDS}),
     Role.ADMIN: frozenset(Capability),
 }

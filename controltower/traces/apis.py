@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 from controltower.accounts.access import access_for
 from controltower.api import filtered_page
 from controltower.traces import selectors
-from controltower.traces.models import CORRELATING_KINDS, Trace
+from controltower.traces.models import CORRELATING_KINDS, Trace, TraceMilestone
+from integrations.models import RejectedMessage
 
 TRACE_EVENTS_LIMIT = 500
 
@@ -92,19 +93,74 @@ class TraceEventSerializer(serializers.Serializer):
         return round((event.received_at - event.event_time).total_seconds(), 3)
 
 
+class TraceMilestoneSerializer(serializers.ModelSerializer):
+    event = serializers.IntegerField(source="event_id", allow_null=True)
+
+    class Meta:
+        model = TraceMilestone
+        fields = ["code", "state", "expected_by", "done_at", "event"]
+
+
+class MessageHopsSerializer(serializers.Serializer):
+    message_id = serializers.CharField()
+    carried_event = serializers.IntegerField(source="carried.pk", allow_null=True, default=None)
+    outcome = serializers.CharField()
+    failures = serializers.IntegerField()
+    hops = serializers.SerializerMethodField()
+
+    def get_hops(self, message: selectors.MessageHops) -> list[dict]:
+        keep = ("hop", "status", "occurred_at", "latency_ms", "retry_count", "error")
+        return [{name: hop.data.get(name) for name in keep if name in hop.data} for hop in message.hops]
+
+
+class TraceRejectedSerializer(serializers.ModelSerializer):
+    system = serializers.CharField(source="system.code", allow_null=True, default=None)
+
+    class Meta:
+        model = RejectedMessage
+        fields = ["id", "received_at", "system", "type", "problem_type", "errors"]
+
+
 class TraceDetailSerializer(TraceSerializer):
+    """Needs `access` in its context (rejected messages are scoped by the caller)."""
+
     objects = serializers.SerializerMethodField()
+    milestones = TraceMilestoneSerializer(many=True)
+    events_total = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField()
+    hops = serializers.SerializerMethodField()
+    rejected_messages = serializers.SerializerMethodField()
 
     class Meta(TraceSerializer.Meta):
-        fields = [*TraceSerializer.Meta.fields, "objects", "events"]
+        fields = [
+            *TraceSerializer.Meta.fields,
+            "objects",
+            "milestones",
+            "events_total",
+            "events",
+            "hops",
+            "rejected_messages",
+        ]
 
     def get_objects(self, trace: Trace) -> dict[str, list[str]]:
         return selectors.trace_objects(trace=trace)
 
+    def get_events_total(self, trace: Trace) -> int:
+        return selectors.trace_events(trace=trace).count()
+
+    @extend_schema_field(TraceEventSerializer(many=True))
     def get_events(self, trace: Trace) -> list[dict]:
         events = selectors.trace_events(trace=trace)[:TRACE_EVENTS_LIMIT]
         return TraceEventSerializer(events, many=True).data
+
+    @extend_schema_field(MessageHopsSerializer(many=True))
+    def get_hops(self, trace: Trace) -> list[dict]:
+        return MessageHopsSerializer(selectors.trace_hops(trace=trace), many=True).data
+
+    @extend_schema_field(TraceRejectedSerializer(many=True))
+    def get_rejected_messages(self, trace: Trace) -> list[dict]:
+        rejected = selectors.trace_rejected_messages(trace=trace, access=self.context["access"])
+        return TraceRejectedSerializer(rejected, many=True).data
 
 
 class MostRecentlyActive(CursorPagination):
@@ -128,10 +184,12 @@ class TraceListApi(APIView):
 
 
 class TraceDetailApi(APIView):
-    """One trace: its objects (POs, lines, shipments, receipts) and events in business order
-    (the first 500), each with its sync lag."""
+    """One trace: its objects (POs, lines, shipments, receipts), milestones, events in business
+    order (the first 500 of `events_total`) each with its sync lag, the middleware's hops by
+    message, and refused messages that name its objects."""
 
     @extend_schema(responses=TraceDetailSerializer)
     def get(self, request, pk: int):
-        trace = get_object_or_404(selectors.traces_visible(access=access_for(request.user)), pk=pk)
-        return Response(TraceDetailSerializer(trace).data)
+        access = access_for(request.user)
+        trace = get_object_or_404(selectors.traces_visible(access=access), pk=pk)
+        return Response(TraceDetailSerializer(trace, context={"access": access}).data)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from controltower.accounts.access import Access
@@ -15,7 +18,10 @@ from controltower.traces.models import (
     Trace,
     TraceEvent,
 )
-from integrations.models import Event, EventIdentifier
+from integrations.models import Event, EventIdentifier, RejectedIdentifier, RejectedMessage
+from integrations.selectors import rejected_messages_visible
+
+TELEMETRY = "integration.telemetry"
 
 
 def traces_visible(*, access: Access) -> QuerySet[Trace]:
@@ -58,16 +64,86 @@ def trace_for_identifier(*, kind: str, value: str, access: Access) -> Trace | No
     return traces_for_identifier(kind=kind, value=value, access=access).first()
 
 
-def trace_events(*, trace: Trace) -> QuerySet[Event]:
+def trace_events(*, trace: Trace, telemetry: bool = True) -> QuerySet[Event]:
     """The trace's events with their system, in business order: event time (or, for events
-    without one, time received), then id."""
+    without one, time received), then id. `telemetry=False` leaves out middleware hops (the
+    trace page shows those grouped by message, see `trace_hops`)."""
     members = TraceEvent.objects.filter(trace=trace).values("event_id")
+    events = Event.objects.filter(id__in=members)
+    if not telemetry:
+        events = events.exclude(type=TELEMETRY)
     return (
-        Event.objects.filter(id__in=members)
-        .select_related("system")
+        events.select_related("system")
         .annotate(at=Coalesce("event_time", "received_at"))
         .order_by("at", "id")
     )
+
+
+@dataclass
+class MessageHops:
+    """What the middleware reported about carrying one message (one business event)."""
+
+    message_id: str
+    carried: Event | None = None  # the trace's event with that id, when the tower has it
+    hops: list[Event] = field(default_factory=list)
+
+    @property
+    def first(self) -> dict:
+        return self.hops[0].data
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for hop in self.hops if hop.data.get("status") == "failed")
+
+    @property
+    def outcome(self) -> str:
+        """`delivered` or `failed` after the last hop reported; `in flight` before."""
+        last = self.hops[-1].data.get("status")
+        return last if last in {"delivered", "failed"} else "in flight"
+
+
+def trace_hops(*, trace: Trace, limit: int = 500) -> list[MessageHops]:
+    """Middleware telemetry about the trace, grouped by message, in order of the first hop.
+
+    A hop belongs to the trace when it names the trace's objects (it is a member) or when its
+    `message_id` is the id of one of the trace's events (the middleware carried that event),
+    whichever arrived first. At most `limit` hops are read: the newest are dropped first.
+    """
+    members = TraceEvent.objects.filter(trace=trace).values("event_id")
+    carried_ids = Event.objects.filter(id__in=members).exclude(type=TELEMETRY).values("event_id")
+    by_message = EventIdentifier.objects.filter(kind="message", value__in=carried_ids).values("event_id")
+    hops = (
+        Event.objects.filter(type=TELEMETRY)
+        .filter(Q(id__in=members) | Q(id__in=by_message))
+        .annotate(at=Coalesce("event_time", "received_at"))
+        .order_by("at", "id")[:limit]
+    )
+    grouped: dict[str, MessageHops] = {}
+    for hop in hops:
+        message_id = str(hop.data.get("message_id", ""))
+        grouped.setdefault(message_id, MessageHops(message_id=message_id)).hops.append(hop)
+    carried = Event.objects.filter(id__in=members, event_id__in=list(grouped)).exclude(type=TELEMETRY)
+    for event in carried:
+        grouped[event.event_id].carried = event
+    return list(grouped.values())
+
+
+def trace_rejected_messages(*, trace: Trace, access: Access, limit: int = 50) -> QuerySet[RejectedMessage]:
+    """Refused messages (visible to `access`) that name one of the trace's objects, newest
+    first: matched by the normalised key or by any spelling the trace's own events used."""
+    members = TraceEvent.objects.filter(trace=trace).values("event_id")
+    values: dict[str, set[str]] = defaultdict(set)
+    named = EventObject.objects.filter(event_id__in=members).values_list("object__kind", "object__key")
+    spelled = EventIdentifier.objects.filter(event_id__in=members, kind__in=CORRELATING_KINDS)
+    for kind, value in [*named.distinct(), *spelled.values_list("kind", "value").distinct()]:
+        values[kind].add(value)
+    if not values:
+        return RejectedMessage.objects.none()
+    match = Q()
+    for kind, kind_values in values.items():
+        match |= Q(kind=kind, value__in=sorted(kind_values))
+    naming = RejectedIdentifier.objects.filter(match).values("rejected_id")
+    return rejected_messages_visible(access=access).filter(id__in=naming)[:limit]
 
 
 def _candidate_keys(*, kind: str, value: str, system_id: int | None) -> set[str]:

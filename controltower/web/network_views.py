@@ -59,10 +59,13 @@ def rejected_messages(request: HttpRequest) -> HttpResponse:
 
 @require_capability(Capability.VIEW)
 def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
-    rejected = get_object_or_404(selectors.rejected_messages_visible(access=access_for(request.user)), pk=pk)
-    body = rejected.body_text
-    try:
-        pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
-        pretty = body
+    access = access_for(request.user)
+    rejected = get_object_or_404(selectors.rejected_messages_visible(access=access), pk=pk)
+    pretty = None
+    if access.can(Capability.VIEW_PAYLOADS):
+        body = rejected.body_text
+        try:
+            pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        except ValueError:
+            pretty = body
     return render(request, "web/rejected_detail.html", {"rejected": rejected, "pretty_body": pretty})

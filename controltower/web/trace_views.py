@@ -61,21 +61,34 @@ def traces(request: HttpRequest) -> HttpResponse:
 
 @require_capability(Capability.VIEW)
 def trace(request: HttpRequest, pk: int) -> HttpResponse:
-    found = get_object_or_404(selectors.traces_visible(access=access_for(request.user)), pk=pk)
-    events = Paginator(selectors.trace_events(trace=found), TIMELINE_PAGE).get_page(request.GET.get("page"))
+    access = access_for(request.user)
+    found = get_object_or_404(selectors.traces_visible(access=access), pk=pk)
+    events = selectors.trace_events(trace=found, telemetry=False)
+    page = Paginator(events, TIMELINE_PAGE).get_page(request.GET.get("page"))
+    hops = selectors.trace_hops(trace=found)
+    hops_by_message = {message.message_id: message for message in hops}
+    payloads = access.can(Capability.VIEW_PAYLOADS)
     timeline = [
         {
             "event": event,
             "lag": (event.received_at - event.event_time).total_seconds() if event.event_time else None,
-            "data": json.dumps(event.data, indent=2, ensure_ascii=False),
+            "data": json.dumps(event.data, indent=2, ensure_ascii=False) if payloads else None,
+            "hops": hops_by_message.get(event.event_id),
         }
-        for event in events
+        for event in page
     ]
     context = {
         "trace": found,
-        "objects": selectors.trace_objects(trace=found),
-        "page": events,
+        "page": page,
         "timeline": timeline,
-        "milestones": found.milestones.order_by("position"),
+        "payloads": payloads,
     }
-    return render(request, page_or_partial(request, "web/trace.html", "timeline"), context)
+    template = page_or_partial(request, "web/trace.html", "timeline")
+    if "#" not in template:  # the timeline's later pages swap only the timeline
+        context |= {
+            "objects": selectors.trace_objects(trace=found),
+            "milestones": found.milestones.order_by("position"),
+            "hops": hops,
+            "rejected": selectors.trace_rejected_messages(trace=found, access=access),
+        }
+    return render(request, template, context)

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controltower.accounts.access import CanConfigure, access_for
+from controltower.accounts.roles import Capability
 from controltower.api import filtered_page
 from integrations import selectors
 from integrations.apis.filters import RejectedMessageFilter
@@ -132,19 +133,21 @@ class RejectedMessageListApi(APIView):
 
     @extend_schema(responses=RejectedMessageSerializer(many=True), filters=True)
     def get(self, request):
+        access = access_for(request.user)
         return filtered_page(
             request=request,
             view=self,
-            queryset=selectors.rejected_messages_visible(access=access_for(request.user)),
+            queryset=selectors.rejected_messages_visible(access=access),
             serializer_class=RejectedMessageSerializer,
             pagination_class=NewestFirst,
+            context={"payloads": access.can(Capability.VIEW_PAYLOADS)},
         )
 
 
 class RejectedMessageDetailApi(APIView):
     @extend_schema(responses=RejectedMessageSerializer)
     def get(self, request, pk: int):
-        rejected = get_object_or_404(
-            selectors.rejected_messages_visible(access=access_for(request.user)), pk=pk
-        )
-        return Response(RejectedMessageSerializer(rejected).data)
+        access = access_for(request.user)
+        rejected = get_object_or_404(selectors.rejected_messages_visible(access=access), pk=pk)
+        context = {"payloads": access.can(Capability.VIEW_PAYLOADS)}
+        return Response(RejectedMessageSerializer(rejected, context=context).data)

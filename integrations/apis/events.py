@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controltower.accounts.access import CanView, access_for
+from controltower.accounts.roles import Capability
 from controltower.api import filtered_page
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
@@ -199,5 +200,7 @@ class EventDetailApi(APIView):
 
     @extend_schema(responses=EventDetailSerializer)
     def get(self, request, pk: int):
-        event = get_object_or_404(selectors.events_visible(access=access_for(request.user)), pk=pk)
-        return Response(EventDetailSerializer(event).data)
+        access = access_for(request.user)
+        event = get_object_or_404(selectors.events_visible(access=access), pk=pk)
+        payloads = access.can(Capability.VIEW_PAYLOADS)
+        return Response(EventDetailSerializer(event, context={"payloads": payloads}).data)

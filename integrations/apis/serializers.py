@@ -40,14 +40,28 @@ class EventSerializer(serializers.ModelSerializer):
         ]
 
 
+def payloads_visible(serializer: serializers.BaseSerializer) -> bool:
+    """Whether the caller may read payloads (the view puts `payloads` in the context; absent
+    means no: a serializer used without saying so shows no payload)."""
+    return bool(serializer.context.get("payloads"))
+
+
 class EventDetailSerializer(EventSerializer):
-    cloudevent = serializers.SerializerMethodField()
+    cloudevent = serializers.SerializerMethodField(
+        help_text="The CloudEvent as stored; `data` only for callers with the view_payloads permission."
+    )
+    payload_hidden = serializers.SerializerMethodField()
 
     class Meta(EventSerializer.Meta):
-        fields = [*EventSerializer.Meta.fields, "cloudevent"]
+        fields = [*EventSerializer.Meta.fields, "cloudevent", "payload_hidden"]
 
     def get_cloudevent(self, event: Event) -> dict:
-        return event.as_cloudevent()
+        if payloads_visible(self):
+            return event.as_cloudevent()
+        return dict(event.attributes)
+
+    def get_payload_hidden(self, event: Event) -> bool:
+        return not payloads_visible(self)
 
 
 class SystemSerializer(serializers.ModelSerializer):
@@ -72,7 +86,12 @@ class SystemSerializer(serializers.ModelSerializer):
 
 class RejectedMessageSerializer(serializers.ModelSerializer):
     system = serializers.CharField(source="system.code", allow_null=True, default=None)
-    body = serializers.CharField(source="body_text")
+    body = serializers.SerializerMethodField(
+        help_text="Exactly what was received; null without the view_payloads permission."
+    )
+
+    def get_body(self, rejected: RejectedMessage) -> str | None:
+        return rejected.body_text if payloads_visible(self) else None
 
     class Meta:
         model = RejectedMessage

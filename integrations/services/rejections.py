@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.db import transaction
 
-from integrations.contracts import FieldError
-from integrations.models import RejectedMessage, SourceSystem
+from integrations.contracts import FieldError, contract_get, extract_identifiers
+from integrations.models import RejectedIdentifier, RejectedMessage, SourceSystem
 from integrations.signals import message_rejected
 
 REDACTED_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
@@ -56,5 +58,36 @@ def rejected_message_record(
         plant_id=plant_id or (system.plant_id if system else None),
         supplier_id=supplier_id or (system.supplier_id if system else None),
     )
+    found = [] if truncated else identifiers_in_body(body=body, type=type)
+    RejectedIdentifier.objects.bulk_create(
+        [RejectedIdentifier(rejected=rejected, kind=kind, value=value[:255]) for kind, value in found],
+        ignore_conflicts=True,
+    )
     transaction.on_commit(lambda: message_rejected.send(sender=RejectedMessage, rejected=rejected))
     return rejected
+
+
+def identifiers_in_body(*, body: bytes, type: str) -> list[tuple[str, str]]:
+    """The business identifiers a refused body names, read as its contract declares them.
+
+    Best effort and never raises: the body failed validation, so any part may be missing or
+    malformed. A structured CloudEvent's `data` is read (with its own `type` when the caller
+    had none); any other JSON object is read as binary-mode data. Unknown types name nothing.
+    """
+    try:
+        document: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    if not isinstance(document, dict):
+        return []
+    data = document
+    if "specversion" in document and "data" in document:
+        data = document["data"]
+        type = type or str(document.get("type") or "")
+    contract = contract_get(type) if isinstance(type, str) and type else None
+    if contract is None:
+        return []
+    try:
+        return extract_identifiers(contract, data)
+    except (ValueError, TypeError):
+        return []

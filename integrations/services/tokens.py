@@ -48,7 +48,8 @@ class SystemPrincipal:
         )
         return Access(
             authenticated=True,
-            capabilities=frozenset({Capability.VIEW}),
+            # A system sees the payloads of the traces it takes part in (it sent or receives them).
+            capabilities=frozenset({Capability.VIEW, Capability.VIEW_PAYLOADS}),
             scope=scope,
             system_id=self.system.pk,
         )

@@ -21,12 +21,12 @@ def test_systems_page_lists_systems_in_scope_with_activity(client, make_user, pl
     assert 'id="systems-table"' in partial and "<html" not in partial and "MES-NORTH" not in partial
 
 
-def test_rejected_message_page_shows_the_raw_body_and_errors(client, viewer, network):
+def test_rejected_message_page_shows_the_raw_body_and_errors(client, operator, network):
     refused = post_events(
         client, network["erp"], b'{"specversion": "1.0"', content_type="application/cloudevents+json"
     )
     pk = refused.json()["rejected_message"]
-    client.force_login(viewer)
+    client.force_login(operator)
     listing = client.get("/rejected/").content.decode()
     assert f"/rejected/{pk}/" in listing
     detail = client.get(f"/rejected/{pk}/").content.decode()

@@ -22,7 +22,7 @@ def posted(client, network):
     return {"north": north["event"], "south": south["event"], "mes": mes["event"]}
 
 
-def test_events_filter_by_identifier_type_and_system(client, viewer, posted):
+def test_events_filter_by_identifier_type_and_system(client, viewer, operator, posted):
     client.force_login(viewer)
     by_po = client.get("/api/v1/events", {"identifier": "purchase_order:4500000102"}).json()["results"]
     assert [e["pk"] for e in by_po] == [posted["south"]]
@@ -30,6 +30,7 @@ def test_events_filter_by_identifier_type_and_system(client, viewer, posted):
     assert [e["pk"] for e in by_system] == [posted["mes"]]
     newest_first = client.get("/api/v1/events", {"type": "purchase_order.released"}).json()["results"]
     assert [e["pk"] for e in newest_first] == [posted["mes"], posted["south"], posted["north"]]
+    client.force_login(operator)  # payloads need view_payloads
     detail = client.get(f"/api/v1/events/{posted['south']}").json()
     assert detail["cloudevent"]["data"]["po_number"] == "4500000102"
 
@@ -75,9 +76,9 @@ def test_contract_catalog_lists_every_type_with_schema_example_and_identifiers(c
     assert client.get("/api/v1/contracts/nothing.here").status_code == 404
 
 
-def test_rejected_messages_are_visible_with_their_raw_body(client, viewer, network):
+def test_rejected_messages_are_visible_with_their_raw_body(client, operator, network):
     post_events(client, network["acme"], b'{"broken": ', content_type="application/cloudevents+json")
-    client.force_login(viewer)
+    client.force_login(operator)
     listed = client.get("/api/v1/rejected-messages").json()["results"]
     assert listed[0]["body"] == '{"broken": ' and listed[0]["system"] == "PORTAL-ACME"
     assert listed[0]["errors"][0]["pointer"] == ""
