@@ -60,7 +60,9 @@ def parse_args() -> argparse.Namespace:
         help="uvicorn: the ASGI app, 1 process; gunicorn: the WSGI app, 2 sync workers",
     )
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
-    parser.add_argument("--gunicorn-args", default="", help='extra gunicorn options, e.g. "-k gthread --threads 2"')
+    parser.add_argument(
+        "--gunicorn-args", default="", help='extra gunicorn options, e.g. "-k gthread --threads 2"'
+    )
     return parser.parse_args()
 
 

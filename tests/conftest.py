@@ -53,6 +53,16 @@ def pytest_sessionstart(session) -> None:
 
 
 # --- people and master data ------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: cached ids (token lookups, the sweeper's start id)
+    would otherwise outlive the rows a test rolled back (SQLite even reuses the ids)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def plants(db):
     return {

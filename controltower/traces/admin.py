@@ -7,8 +7,9 @@ from controltower.traces.models import IdentifierRule, MilestoneBudget, Trace, T
 
 @admin.register(IdentifierRule)
 class IdentifierRuleAdmin(admin.ModelAdmin):
-    """How each system's spelling of an identifier is normalised. A change applies to events
-    correlated afterwards; objects already keyed keep their keys."""
+    """How each system's spelling of an identifier is normalised. Saving or deleting a rule
+    re-keys the events it covers in the background (`controltower.traces.rekey`), so traces
+    split by a spelling merge (and traces joined by a wrong rule split) within a minute."""
 
     list_display = ["kind", "system", "strip_prefix", "strip_suffix", "strip_leading_zeros", "uppercase"]
     list_filter = ["kind", "system"]

@@ -9,7 +9,13 @@ class TracesConfig(AppConfig):
     verbose_name = "Business traces"
 
     def ready(self) -> None:
-        from controltower.traces.receivers import enqueue_correlation
+        from django.db.models.signals import post_delete, post_save, pre_save
+
+        from controltower.traces.models import IdentifierRule
+        from controltower.traces.receivers import enqueue_correlation, enqueue_rekey, remember_rule_scope
         from integrations.signals import events_accepted
 
         events_accepted.connect(enqueue_correlation, weak=False, dispatch_uid="traces-enqueue-correlation")
+        pre_save.connect(remember_rule_scope, sender=IdentifierRule, dispatch_uid="traces-rule-before")
+        post_save.connect(enqueue_rekey, sender=IdentifierRule, dispatch_uid="traces-rule-saved")
+        post_delete.connect(enqueue_rekey, sender=IdentifierRule, dispatch_uid="traces-rule-deleted")

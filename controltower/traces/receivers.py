@@ -41,3 +41,44 @@ def enqueue_correlation(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
                 exc_info=True,
             )
             return
+
+
+def remember_rule_scope(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """`pre_save` of `IdentifierRule`: note what the rule covered before an edit, so the
+    events it no longer covers are re-keyed too."""
+    if instance.pk:
+        old = sender.objects.filter(pk=instance.pk).values_list("kind", "system_id").first()
+        instance._covered_before = old
+
+
+def enqueue_rekey(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """`post_save`/`post_delete` of `IdentifierRule`: after commit, queue `rekey` for what the
+    rule covers now and covered before. Never raises into the admin's request."""
+    from django.db import transaction
+
+    from controltower.traces.tasks import rekey
+
+    scopes = {(instance.kind, instance.system_id)}
+    if getattr(instance, "_covered_before", None):
+        scopes.add(instance._covered_before)
+
+    def publish() -> None:
+        for kind, system_id in sorted(scopes, key=str):
+            try:
+                rekey.apply_async(
+                    kwargs={"kind": kind, "system_id": system_id},
+                    queue=settings.CELERY_QUEUES["rules"],
+                    retry=True,
+                    retry_policy=_PUBLISH_RETRY,
+                )
+            except Exception:  # noqa: BLE001 — any broker failure
+                logger.error(
+                    "traces: could not queue re-keying for %s rules of system %s; run "
+                    "`manage.py rekey_identifiers %s` when the broker is back",
+                    kind,
+                    system_id,
+                    kind,
+                    exc_info=True,
+                )
+
+    transaction.on_commit(publish)

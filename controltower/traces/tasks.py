@@ -12,6 +12,7 @@ from django.db import OperationalError
 
 from controltower.traces.services import correlate_events, events_correlate_pending
 from controltower.traces.services.milestones import traces_mark_overdue
+from controltower.traces.services.rekeying import identifiers_rekey
 
 
 @shared_task(
@@ -50,3 +51,17 @@ def mark_overdue() -> int:
     """Re-evaluate traces whose next deadline or at-risk time has passed (bounded per run);
     returns how many. Idempotent; scheduled every minute (`CELERY_BEAT_SCHEDULE`)."""
     return traces_mark_overdue()
+
+
+@shared_task(
+    name="controltower.traces.rekey",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def rekey(kind: str, system_id: int | None) -> int:
+    """Move already-correlated events to the keys a changed identifier rule gives (see
+    `identifiers_rekey`); returns how many moved. Idempotent."""
+    return identifiers_rekey(kind=kind, system_id=system_id)

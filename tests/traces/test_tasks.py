@@ -77,3 +77,18 @@ def test_sweeper_is_bounded_per_run_and_goes_oldest_first(systems):
     assert events_correlate_pending(chunk_size=2, max_chunks=2) == 4
     assert set(CorrelatedEvent.objects.values_list("event_id", flat=True)) == set(sorted(ids)[:4])
     assert events_correlate_pending(chunk_size=2, max_chunks=2) == 1
+
+
+def test_sweeper_skips_settled_events_once_they_are_correlated(systems):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = ingest(systems["erp"], *po_events(3))
+    Event.objects.filter(pk__in=old).update(received_at=timezone.now() - timedelta(hours=1))
+    assert events_correlate_pending() == 3
+    late = ingest(systems["erp"], *po_events(1))  # a task lost for a recent event
+    CorrelatedEvent.objects.filter(event_id=old[0]).delete()  # cannot happen: settled and correlated
+    assert events_correlate_pending() == 1  # the recent one; the settled range is not read again
+    assert CorrelatedEvent.objects.filter(event_id=late[0]).exists()
+    assert not CorrelatedEvent.objects.filter(event_id=old[0]).exists()

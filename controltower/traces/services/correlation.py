@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import timedelta
 from itertools import combinations
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from controltower.traces.identifiers import RuleBook, identifier_rules_load, normalize_identifier
 from controltower.traces.models import (
@@ -29,10 +32,14 @@ from integrations.models import Event, EventIdentifier
 
 logger = logging.getLogger(__name__)
 
-# Any constant will do; it only has to be the same for every worker (see `_serialise`).
+# Any constant will do; it only has to be the same for every worker (see `graph_lock`).
 _ADVISORY_LOCK_KEY = 0x7472616365  # "trace"
 PENDING_CHUNK = 500
 PENDING_MAX_CHUNKS = 20
+# An event received this long ago has committed (requests and transactions are far shorter),
+# so the sweeper may skip it for good once it is correlated.
+SWEEP_SETTLE = timedelta(minutes=10)
+_SWEEP_FROM_KEY = "traces:sweep-from-id"
 
 
 def correlate_events(*, event_ids: list[int]) -> set[int]:
@@ -52,18 +59,18 @@ def correlate_events(*, event_ids: list[int]) -> set[int]:
     if not ids:
         return set()
     with transaction.atomic():
-        _serialise()
-        systems, named = _identifiers_of(ids)
+        graph_lock()
+        systems, named = identifiers_of(ids)
         if not systems:
             return set()
         rules = identifier_rules_load()
-        keys = _normalised(named, systems=systems, rules=rules)
-        objects = _objects_upsert({kind_key for pairs in keys.values() for kind_key in pairs})
+        keys = normalised_keys(named, systems=systems, rules=rules)
+        objects = objects_upsert({kind_key for pairs in keys.values() for kind_key in pairs})
         event_objects = {event_id: {objects[k] for k in pairs} for event_id, pairs in keys.items()}
         graph = Graph()
         graph.remember(objects)
-        _event_objects_insert(event_objects)
-        _links_insert(event_objects, graph=graph)
+        event_objects_insert(event_objects)
+        links_insert(event_objects, graph=graph)
         roots = roots_reaching(graph, objects=objects.values())
         trace_ids = traces_refresh(graph=graph, roots=roots)
         CorrelatedEvent.objects.bulk_create(
@@ -77,12 +84,23 @@ def events_correlate_pending(*, chunk_size: int = PENDING_CHUNK, max_chunks: int
 
     One transaction per chunk, so a run that is stopped keeps what it finished; at most
     `max_chunks` chunks per run, so one run stays inside the task time limit and a backlog is
-    worked off over several runs. Returns how many events were correlated.
+    worked off over several runs. Each run starts from a remembered id (see `_sweep_start`),
+    so a sweep reads the last minutes of events, not the whole table. Returns how many events
+    were correlated.
     """
-    done = 0
+    start = _sweep_start()
+    # Read before scanning: events committed during the scan are left for the next run.
+    settled = (
+        Event.objects.filter(received_at__lt=timezone.now() - SWEEP_SETTLE)
+        .order_by("-received_at")
+        .values_list("id", flat=True)
+        .first()
+    )
+    done, left = 0, None
     for _ in range(max_chunks):
         pending = list(
-            Event.objects.filter(~Exists(CorrelatedEvent.objects.filter(event_id=OuterRef("pk"))))
+            Event.objects.filter(id__gte=start)
+            .filter(~Exists(CorrelatedEvent.objects.filter(event_id=OuterRef("pk"))))
             .order_by("id")
             .values_list("id", flat=True)[:chunk_size]
         )
@@ -90,14 +108,29 @@ def events_correlate_pending(*, chunk_size: int = PENDING_CHUNK, max_chunks: int
             break
         correlate_events(event_ids=pending)
         done += len(pending)
+        left = pending[-1] + 1
         if len(pending) < chunk_size:
+            left = None
             break
+    if left is None and settled is not None:
+        left = settled + 1  # everything below was committed long ago and is correlated
+    if left is not None and left > start:
+        cache.set(_SWEEP_FROM_KEY, left, timeout=None)
     if done:
         logger.info("traces: correlated %d pending event(s)", done)
     return done
 
 
-def _serialise() -> None:
+def _sweep_start() -> int:
+    """The id below which every event is known correlated (0 when unknown, or when the table
+    was restored or emptied below it)."""
+    start = cache.get(_SWEEP_FROM_KEY, 0)
+    if start and not Event.objects.filter(id__gte=start - 1).exists():
+        return 0
+    return start
+
+
+def graph_lock() -> None:
     """Let one correlation transaction at a time change the graph (PostgreSQL).
 
     Two workers correlating related events at once could each miss the other's uncommitted rows:
@@ -112,7 +145,7 @@ def _serialise() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
 
 
-def _identifiers_of(ids: list[int]) -> tuple[dict[int, int], dict[int, list[tuple[str, str]]]]:
+def identifiers_of(ids: list[int]) -> tuple[dict[int, int], dict[int, list[tuple[str, str]]]]:
     """{event id: system id} for events that exist, and their correlating (kind, value) pairs."""
     systems: dict[int, int] = {}
     named: dict[int, list[tuple[str, str]]] = defaultdict(list)
@@ -126,7 +159,7 @@ def _identifiers_of(ids: list[int]) -> tuple[dict[int, int], dict[int, list[tupl
     return systems, named
 
 
-def _normalised(
+def normalised_keys(
     named: dict[int, list[tuple[str, str]]], *, systems: dict[int, int], rules: RuleBook
 ) -> dict[int, set[tuple[str, str]]]:
     keys: dict[int, set[tuple[str, str]]] = {}
@@ -140,7 +173,7 @@ def _normalised(
     return keys
 
 
-def _objects_upsert(kind_keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+def objects_upsert(kind_keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Ids of the objects, creating the missing ones (insert-or-skip, then re-read, so a
     concurrent worker creating the same object is not an error)."""
     if not kind_keys:
@@ -161,7 +194,7 @@ def _objects_upsert(kind_keys: set[tuple[str, str]]) -> dict[tuple[str, str], in
     return ids
 
 
-def _event_objects_insert(event_objects: dict[int, set[int]]) -> None:
+def event_objects_insert(event_objects: dict[int, set[int]]) -> None:
     EventObject.objects.bulk_create(
         [
             EventObject(event_id=event_id, object_id=object_id)
@@ -192,7 +225,7 @@ def _links(objects: set[int], *, graph: Graph) -> set[tuple[int, int]]:
     return pairs
 
 
-def _links_insert(event_objects: dict[int, set[int]], *, graph: Graph) -> None:
+def links_insert(event_objects: dict[int, set[int]], *, graph: Graph) -> None:
     edges = set().union(*(_links(objects, graph=graph) for objects in event_objects.values()))
     ObjectLink.objects.bulk_create(
         [ObjectLink(low_id=low, high_id=high) for low, high in sorted(edges)],

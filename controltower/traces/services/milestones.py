@@ -108,11 +108,11 @@ def traces_mark_overdue(*, now: datetime | None = None, batch: int = OVERDUE_BAT
     repeated runs work a backlog off. Takes correlation's lock so it never writes a state
     computed from events older than a concurrent correlation's.
     """
-    from controltower.traces.services.correlation import _serialise  # correlation imports us
+    from controltower.traces.services.correlation import graph_lock  # correlation imports us
 
     now = now or timezone.now()
     with transaction.atomic():
-        _serialise()
+        graph_lock()
         due = list(Trace.objects.filter(next_due_at__lte=now).order_by("next_due_at", "pk")[:batch])
         trace_milestones_evaluate(traces=due, now=now)
     return len(due)
