@@ -210,6 +210,28 @@ class MilestoneBudget(models.Model):
 
     class Meta:
         ordering = ["flow", "milestone", "plant__code", "supplier__code"]
+        # One row per scope. NULL never equals NULL in a unique index, so each combination of
+        # set and unset partners gets its own partial constraint.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow", "milestone"],
+                condition=Q(plant__isnull=True, supplier__isnull=True),
+                name="milestone_budget_unique_default",
+            ),
+            models.UniqueConstraint(
+                fields=["flow", "milestone", "plant"],
+                condition=Q(supplier__isnull=True),
+                name="milestone_budget_unique_plant",
+            ),
+            models.UniqueConstraint(
+                fields=["flow", "milestone", "supplier"],
+                condition=Q(plant__isnull=True),
+                name="milestone_budget_unique_supplier",
+            ),
+            models.UniqueConstraint(
+                fields=["flow", "milestone", "plant", "supplier"], name="milestone_budget_unique_both"
+            ),
+        ]
 
     def __str__(self) -> str:
         scope = "/".join(x.code for x in (self.plant, self.supplier) if x) or "default"
@@ -225,11 +247,6 @@ class MilestoneBudget(models.Model):
         if milestone is None or milestone.due.anchor is None:
             codes = [m.code for m in flow.milestones if m.due.anchor] if flow else []
             raise ValidationError({"milestone": f"Choose a milestone with an anchor: {', '.join(codes)}."})
-        duplicate = MilestoneBudget.objects.filter(
-            flow=self.flow, milestone=self.milestone, plant=self.plant, supplier=self.supplier
-        ).exclude(pk=self.pk)
-        if duplicate.exists():
-            raise ValidationError("A budget for this milestone and scope exists already.")
 
 
 class TraceMilestone(models.Model):

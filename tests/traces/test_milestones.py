@@ -260,3 +260,24 @@ def test_a_receipt_without_carrier_tracking_is_not_an_exception(systems):
     states = dict(TraceMilestone.objects.filter(trace=trace).values_list("code", "state"))
     assert states["delivered"] == "skipped"
     assert trace.state != "exception"
+
+
+@pytest.mark.parametrize("scope", ["default", "plant", "supplier", "both"])
+def test_one_budget_per_milestone_and_scope_is_enforced_by_the_database(plants, suppliers, scope):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    partners = {
+        "default": {},
+        "plant": {"plant": plants["north"]},
+        "supplier": {"supplier": suppliers["acme"]},
+        "both": {"plant": plants["north"], "supplier": suppliers["acme"]},
+    }[scope]
+    fields = {"flow": "procure_to_receive", "milestone": "confirmed", **partners}
+    MilestoneBudget.objects.create(budget_minutes=60, **fields)
+    with pytest.raises(ValidationError):
+        MilestoneBudget(budget_minutes=90, **fields).full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        MilestoneBudget.objects.create(budget_minutes=90, **fields)
+    other = {"plant": plants["south"]} if scope != "plant" else {"supplier": suppliers["acme"]}
+    MilestoneBudget.objects.create(budget_minutes=90, **{**fields, **other})  # another scope is fine
