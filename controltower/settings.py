@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "controltower.health",
     # integrations: network, intake, delivery (knows nothing of exceptions or pages)
     "integrations",
+    "integrations.delivery",
+    "integrations.sandbox",
     # traces: read integrations; exception rules may read them
     "controltower.traces",
     # roof: pages and live views, imports everything, imported by nothing

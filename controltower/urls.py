@@ -16,6 +16,7 @@ from controltower.web import views as web_views
 from integrations.apis import catalog as catalog_apis
 from integrations.apis import epcis as epcis_apis
 from integrations.apis import events as event_apis
+from integrations.sandbox import urls as sandbox_urls
 
 router = SimpleRouter(trailing_slash=False)
 router.register("plants", masterdata_apis.PlantViewSet, basename="plant")
@@ -38,6 +39,7 @@ api_v1 = [
     path(
         "rejected-messages/<int:pk>", catalog_apis.RejectedMessageDetailApi.as_view(), name="rejected-message"
     ),
+    *sandbox_urls.api_urlpatterns,
     *router.urls,
 ]
 
@@ -61,6 +63,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("admin/", admin.site.urls),
+    path("sandbox/", include((sandbox_urls.receiver_urlpatterns, "sandbox"), namespace="sandbox")),
 ]
 
 handler403 = "controltower.web.views.permission_denied"

@@ -1,0 +1,1 @@
+"""Routing and delivery: subscriptions, the outbox of deliveries, retries, dead letters, replays."""

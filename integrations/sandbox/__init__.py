@@ -1,0 +1,1 @@
+"""Sandbox targets: built-in receivers that stand in for an ERP, a supplier portal and a TMS."""
