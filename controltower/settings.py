@@ -237,7 +237,19 @@ CELERY_BEAT_SCHEDULE["traces-mark-overdue"] = {
     "schedule": 60.0,
     "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
 }
-CELERY_TASK_ROUTES = {"controltower.traces.*": {"queue": CELERY_QUEUES["rules"]}}
+# Re-queues deliveries whose task was lost (broker down at commit, worker killed, lost retry).
+CONTROLTOWER_DELIVERY_SWEEP_GRACE = env_int("CONTROLTOWER_DELIVERY_SWEEP_GRACE", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["delivery-sweep"] = {
+    "task": "integrations.delivery.sweep",
+    "schedule": float(env_int("CONTROLTOWER_DELIVERY_SWEEP_SECONDS", 15, minimum=1)),
+    "options": {"queue": CELERY_QUEUES["delivery"], "expires": 30},
+}
+CELERY_TASK_ROUTES = {
+    "controltower.traces.*": {"queue": CELERY_QUEUES["rules"]},
+    "integrations.delivery.replay_*": {"queue": CELERY_QUEUES["replay"]},
+    "integrations.delivery.resubmit": {"queue": CELERY_QUEUES["ingest"]},
+    "integrations.delivery.*": {"queue": CELERY_QUEUES["delivery"]},
+}
 
 # --- Accounts --------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

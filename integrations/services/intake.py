@@ -5,7 +5,9 @@ capture) uses. It guarantees, in ONE transaction:
 - each valid event is stored once per (source, id) with its business identifiers — a repeat,
   in the same batch, in an earlier request or in a concurrent one, is answered `duplicate`;
 - each invalid event is kept as a `RejectedMessage` with its raw body and the errors answered;
-- a system only posts events whose `source` is registered to it, about its own plant/supplier.
+- a system only posts events whose `source` is registered to it, about its own plant/supplier;
+- each newly stored event gets its outbox rows (`Delivery`, one per subscribed target), so a
+  delivery exists exactly when its event does, whatever happens to the broker afterwards.
 The hot path is batched: one multi-row `INSERT … ON CONFLICT DO NOTHING` for events and one
 for identifiers; only events that turn out to be stored already cost one more query.
 """
@@ -32,6 +34,7 @@ from integrations.contracts import (
     validate_data,
     version_from_dataschema,
 )
+from integrations.delivery.services.routing import RoutedEvent, deliveries_route
 from integrations.models import Event, SourceSystem
 from integrations.services.event_rows import insert_identifiers, insert_new_events
 from integrations.services.rejections import rejected_message_record
@@ -112,9 +115,22 @@ def events_ingest(
             if item.outcome.status == REJECTED:
                 _record_rejection(item, system=system, request=request, single=len(candidates) == 1)
         accepted = [c.outcome.event_pk for c in checked if c.outcome.status == ACCEPTED]
+        deliveries_route(events=[_routed(c) for c in checked if c.outcome.status == ACCEPTED])
         if accepted:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=accepted))
     return [item.outcome for item in checked]
+
+
+def _routed(item: _Checked) -> RoutedEvent:
+    event = item.candidate.event
+    return RoutedEvent(
+        pk=item.outcome.event_pk,
+        source=event.source,
+        event_id=event.id,
+        type=event.type,
+        plant_id=item.plant_id,
+        supplier_id=item.supplier_id,
+    )
 
 
 def _partner_ids(candidates: Sequence[Candidate]) -> dict[str, dict[str, int]]:

@@ -1,0 +1,191 @@
+"""One delivery attempt, from claiming the row to recording what the target answered.
+
+`delivery_attempt` is what the `deliver` task runs. It is safe to run for the same delivery any
+number of times, concurrently, or after a worker died mid-way: a lease on the row lets one
+worker at a time send, and the target sees the same `Idempotency-Key` on every send, so at
+worst a target gets a duplicate it recognises — never a lost or double effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, Target
+from integrations.delivery.services.circuit import circuit_gate, circuit_record
+from integrations.delivery.services.policy import Outcome, backoff_delay, gives_up
+from integrations.delivery.services.ratelimit import rate_wait
+from integrations.delivery.services.transport import delivery_post
+from integrations.signals import delivery_dead_lettered
+
+logger = logging.getLogger(__name__)
+
+LIVE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+# The lease outlives the HTTP timeout by this much (time to record the answer).
+LEASE_MARGIN = timedelta(seconds=30)
+# A task may arrive this much before its countdown ends (clock skew between processes).
+EARLY = timedelta(seconds=2)
+# Retries due within this many seconds get a countdown task; later ones are left to the sweeper.
+COUNTDOWN_MAX = 120
+
+
+def delivery_attempt(*, delivery_id: int) -> str:
+    """Try delivery `delivery_id` once if it is live, due and not leased; returns what happened
+    (for logs and tests): delivered, retrying, dead_lettered, paused, postponed or skipped.
+
+    Guarantees: at most one worker sends a delivery at a time (lease); every send is recorded
+    as a `DeliveryAttempt` with time, status, latency, error class and a response excerpt; a
+    paused target parks the delivery (`paused`), an open circuit or the rate limit postpones it
+    without spending an attempt; a retryable failure schedules the next attempt by the target's
+    policy, anything else dead-letters it with its reason and announces it.
+    """
+    now = timezone.now()
+    delivery = Delivery.objects.select_related("target", "event").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status not in LIVE:
+        return "skipped"
+    target = delivery.target
+    lease = now + timedelta(seconds=target.timeout_seconds) + LEASE_MARGIN
+    claimed = (
+        Delivery.objects.filter(pk=delivery_id, status__in=LIVE, next_attempt_at__lte=now + EARLY)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=lease)
+    )
+    if not claimed:
+        return "skipped"
+    if target.paused or not target.active or _behind_paused(delivery):
+        _release(delivery, lease, status=Delivery.Status.PAUSED)
+        return "paused"
+    gate = circuit_gate(target=target, now=now)
+    if not gate.go:
+        return _postpone(delivery, lease, until=gate.wait_until)
+    wait = rate_wait(target=target)
+    if wait:
+        return _postpone(delivery, lease, until=now + timedelta(seconds=wait))
+    outcome = delivery_post(delivery=delivery, target=target)
+    return _record(delivery, target, outcome, lease=lease, started=now)
+
+
+def _behind_paused(delivery: Delivery) -> bool:
+    """Deliveries parked by a pause drain in order: a newer one waits behind them."""
+    return Delivery.objects.filter(
+        target_id=delivery.target_id, status=Delivery.Status.PAUSED, id__lt=delivery.pk
+    ).exists()
+
+
+def _release(delivery: Delivery, lease: datetime, **fields) -> None:
+    Delivery.objects.filter(pk=delivery.pk, lease_until=lease).update(lease_until=None, **fields)
+
+
+def _postpone(delivery: Delivery, lease: datetime, *, until: datetime | None) -> str:
+    until = until or timezone.now() + timedelta(seconds=1)
+    _release(delivery, lease, next_attempt_at=until, enqueued_at=until)
+    _publish_later(delivery.pk, until)
+    return "postponed"
+
+
+def _record(
+    delivery: Delivery, target: Target, outcome: Outcome, *, lease: datetime, started: datetime
+) -> str:
+    now = timezone.now()
+    attempts = delivery.attempts + 1
+    cause = delivery.round_cause if delivery.attempts == 0 else DeliveryAttempt.Cause.RETRY
+    fields: dict = {
+        "attempts": attempts,
+        "attempts_total": delivery.attempts_total + 1,
+        "last_status_code": outcome.status_code,
+        "last_error": outcome.error[:500],
+        "error_class": outcome.error_class,
+        "lease_until": None,
+    }
+    delay = 0.0
+    if outcome.delivered:
+        fields |= {"status": Delivery.Status.DELIVERED, "delivered_at": now}
+        result = "delivered"
+    else:
+        reason = f"{outcome.error} — the target refused the message; not retried"
+        if outcome.retryable:
+            delay = backoff_delay(
+                attempt=attempts,
+                base=target.backoff_seconds,
+                cap=target.backoff_max_seconds,
+                retry_after=outcome.retry_after,
+            )
+            reason = gives_up(
+                attempts=attempts,
+                max_attempts=target.max_attempts,
+                round_started_at=delivery.round_started_at,
+                now=now,
+                max_age=timedelta(minutes=target.max_age_minutes),
+                next_delay=delay,
+            )
+            if reason:
+                reason = f"{outcome.error}; {reason}"
+        if reason is None:
+            due = now + timedelta(seconds=delay)
+            fields |= {"status": Delivery.Status.RETRYING, "next_attempt_at": due, "enqueued_at": due}
+            result = "retrying"
+        else:
+            fields |= {
+                "status": Delivery.Status.DEAD_LETTERED,
+                "dead_lettered_at": now,
+                "dead_letter_reason": reason[:500],
+            }
+            result = "dead_lettered"
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts_total + 1,
+            cause=cause,
+            job_id=delivery.job_id,
+            started_at=started,
+            latency_ms=outcome.latency_ms,
+            status_code=outcome.status_code,
+            error_class=outcome.error_class,
+            error=outcome.error[:500],
+            response_excerpt=outcome.excerpt[:1000],
+            outcome=result,
+        )
+        ours = Delivery.objects.filter(pk=delivery.pk, lease_until=lease).update(**fields)
+        if ours and delivery.job_id and result in ("delivered", "dead_lettered"):
+            _job_item_finish(delivery, delivered=result == "delivered", now=now)
+        if ours and result == "dead_lettered":
+            transaction.on_commit(
+                lambda: delivery_dead_lettered.send(sender=Delivery, delivery_id=delivery.pk)
+            )
+    circuit_record(target=target, outcome=outcome, now=now)
+    if result == "retrying":
+        _publish_later(delivery.pk, fields["next_attempt_at"])
+    return result
+
+
+def _job_item_finish(delivery: Delivery, *, delivered: bool, now: datetime) -> None:
+    outcome = ReplayItem.Outcome.DELIVERED if delivered else ReplayItem.Outcome.FAILED
+    ReplayItem.objects.filter(
+        job_id=delivery.job_id, delivery_id=delivery.pk, outcome=ReplayItem.Outcome.PENDING
+    ).update(outcome=outcome, finished_at=now)
+    from integrations.delivery.services.jobs import replay_job_finish_if_done
+
+    transaction.on_commit(lambda: replay_job_finish_if_done(job_id=delivery.job_id))
+
+
+def _publish_later(delivery_id: int, due: datetime) -> None:
+    """A countdown task for a near retry; a far one is the sweeper's (long ETAs sit in worker
+    memory and outlive broker visibility timeouts)."""
+    delay = (due - timezone.now()).total_seconds()
+    if delay > COUNTDOWN_MAX:
+        return
+    from integrations.delivery.tasks import deliver
+
+    try:
+        deliver.apply_async(
+            kwargs={"delivery_id": delivery_id},
+            countdown=max(0.0, delay),
+            queue=settings.CELERY_QUEUES["delivery"],
+        )
+    except Exception:  # noqa: BLE001 — the sweeper picks it up when due
+        logger.warning("delivery: could not queue the retry of %s; the sweeper will", delivery_id)

@@ -1,0 +1,241 @@
+"""Bulk retry and replay jobs: previewed exactly, run in Celery, cancellable, verified.
+
+A job is created by `replay_start` (in the request: a count and a row), then `replay_run` (a
+task) snapshots its items — the deliveries its filter matched as of the preview — and feeds
+them to the delivery workers in chunks, checking for a cancel between chunks. Items finish as
+their deliveries are delivered or dead-lettered again; the last one finishes the job and queues
+`replay_verify`, which records which items still fail.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from controltower.accounts.access import Access, access_for
+from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, ReplayJob
+from integrations.delivery.selectors import DeliveryQuery, QueryError, replay_candidates
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Preview:
+    count: int
+    as_of: datetime
+
+
+class PreviewChanged(Exception):
+    """The set a job would touch is not the one previewed (counts differ)."""
+
+    def __init__(self, previewed: int, now: int) -> None:
+        super().__init__(f"The preview counted {previewed}; the filter now matches {now}. Preview again.")
+        self.previewed = previewed
+        self.now = now
+
+
+def _check_kind(kind: str, query: DeliveryQuery) -> None:
+    if kind not in ReplayJob.Kind.values:
+        raise QueryError("kind", f"One of {', '.join(ReplayJob.Kind.values)}.")
+    if kind == ReplayJob.Kind.REPLAY and not query.target:
+        raise QueryError("target", "A replay goes to one target: name it.")
+    if kind == ReplayJob.Kind.REPLAY and query.delivery is None and not (query.since and query.until):
+        raise QueryError("since", "A replay needs a time window: give since and until.")
+
+
+def replay_preview(
+    *, kind: str, query: DeliveryQuery, access: Access, as_of: datetime | None = None
+) -> Preview:
+    """How many deliveries a job would touch, counted as of now (or `as_of`)."""
+    _check_kind(kind, query)
+    as_of = as_of or timezone.now()
+    return Preview(
+        count=replay_candidates(kind=kind, query=query, access=access, as_of=as_of).count(), as_of=as_of
+    )
+
+
+def replay_start(
+    *,
+    kind: str,
+    query: DeliveryQuery,
+    reason: str,
+    user,
+    as_of: datetime | None = None,
+    expected_count: int | None = None,
+) -> ReplayJob:
+    """Create a job and queue it. With `as_of` and `expected_count` from a preview, the job
+    touches exactly that set: if the count no longer matches, `PreviewChanged` and no job."""
+    if not reason.strip():
+        raise QueryError("reason", "Say why (it is kept with the job).")
+    preview = replay_preview(kind=kind, query=query, access=access_for(user), as_of=as_of)
+    if expected_count is not None and preview.count != expected_count:
+        raise PreviewChanged(expected_count, preview.count)
+    job = ReplayJob.objects.create(
+        kind=kind,
+        filter={**query.as_json(), "as_of": preview.as_of.isoformat()},
+        reason=reason.strip()[:500],
+        created_by=user,
+        total=preview.count,
+    )
+    from integrations.delivery.tasks import replay_run
+
+    transaction.on_commit(
+        lambda: replay_run.apply_async(kwargs={"job_id": job.pk}, queue=settings.CELERY_QUEUES["replay"])
+    )
+    logger.info(
+        "delivery: %s job %s started by %s (%d item(s)): %s", kind, job.pk, user, preview.count, reason
+    )
+    return job
+
+
+def delivery_retry(*, delivery: Delivery, user, reason: str = "") -> ReplayJob:
+    """Retry one delivery (dead-lettered, or delivered: sent again with the same key)."""
+    kind = ReplayJob.Kind.RETRY if delivery.status == Delivery.Status.DEAD_LETTERED else ReplayJob.Kind.REPLAY
+    query = DeliveryQuery(delivery=delivery.pk, target=delivery.target.code)
+    return replay_start(kind=kind, query=query, reason=reason or "Retried from the delivery page", user=user)
+
+
+def replay_cancel(*, job: ReplayJob, user) -> bool:
+    """Ask a queued or running job to stop: items not yet handed to workers are cancelled;
+    those in flight finish. Returns False if the job had ended."""
+    changed = ReplayJob.objects.filter(
+        pk=job.pk, state__in=(ReplayJob.State.QUEUED, ReplayJob.State.RUNNING)
+    ).update(state=ReplayJob.State.CANCELLING, cancelled_by=user)
+    job.refresh_from_db()
+    return bool(changed)
+
+
+def replay_run(*, job_id: int) -> None:
+    """Snapshot the job's items (once) and hand them to the workers chunk by chunk.
+
+    Idempotent: a redelivered task resumes where the last one stopped (items remember whether
+    they were handed over).
+    """
+    job = ReplayJob.objects.select_related("created_by").get(pk=job_id)
+    if job.state == ReplayJob.State.QUEUED:
+        ReplayJob.objects.filter(pk=job.pk, state=ReplayJob.State.QUEUED).update(
+            state=ReplayJob.State.RUNNING, started_at=timezone.now()
+        )
+        job.refresh_from_db()
+    if job.state not in (ReplayJob.State.RUNNING, ReplayJob.State.CANCELLING):
+        return
+    if not job.items.exists():
+        if not _snapshot(job):
+            return
+    while _hand_over_chunk(job):
+        job.refresh_from_db(fields=["state"])
+    replay_job_finish_if_done(job_id=job.pk)
+
+
+def _snapshot(job: ReplayJob) -> bool:
+    query = DeliveryQuery.parse(job.filter)
+    as_of = datetime.fromisoformat(job.filter["as_of"])
+    ids = list(
+        replay_candidates(kind=job.kind, query=query, access=access_for(job.created_by), as_of=as_of)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if len(ids) != job.total:
+        ReplayJob.objects.filter(pk=job.pk).update(
+            state=ReplayJob.State.FAILED,
+            finished_at=timezone.now(),
+            error=str(PreviewChanged(job.total, len(ids))),
+        )
+        return False
+    ReplayItem.objects.bulk_create(
+        [ReplayItem(job=job, delivery_id=pk) for pk in ids], ignore_conflicts=True, batch_size=2_000
+    )
+    return True
+
+
+def _hand_over_chunk(job: ReplayJob) -> bool:
+    """Hand the next chunk to the workers; False when nothing is left (or the job stops)."""
+    waiting = job.items.filter(enqueued=False, outcome=ReplayItem.Outcome.PENDING).order_by("delivery_id")
+    if job.state == ReplayJob.State.CANCELLING:
+        waiting.update(outcome=ReplayItem.Outcome.CANCELLED, finished_at=timezone.now())
+        return False
+    chunk = list(waiting.values_list("id", "delivery_id")[:CHUNK])
+    if not chunk:
+        return False
+    now = timezone.now()
+    cause = (
+        DeliveryAttempt.Cause.MANUAL
+        if "delivery" in job.filter
+        else (
+            DeliveryAttempt.Cause.BULK if job.kind == ReplayJob.Kind.RETRY else DeliveryAttempt.Cause.REPLAY
+        )
+    )
+    wanted = Delivery.Status.DEAD_LETTERED if job.kind == ReplayJob.Kind.RETRY else None
+    deliveries = Delivery.objects.filter(id__in=[d for _, d in chunk])
+    deliveries = (
+        deliveries.filter(status=wanted)
+        if wanted
+        else deliveries.filter(status__in=(Delivery.Status.DELIVERED, Delivery.Status.DEAD_LETTERED))
+    )
+    with transaction.atomic():
+        live = set(deliveries.values_list("id", flat=True))
+        deliveries.update(
+            status=Delivery.Status.PENDING,
+            job=job,
+            round_cause=cause,
+            attempts=0,
+            round_started_at=now,
+            next_attempt_at=now,
+            enqueued_at=now,
+            lease_until=None,
+        )
+        item_ids = [i for i, d in chunk if d in live]
+        ReplayItem.objects.filter(id__in=item_ids).update(enqueued=True)
+        # Handled elsewhere since the snapshot (an operator retried it, say): not ours to send.
+        ReplayItem.objects.filter(id__in=[i for i, d in chunk if d not in live]).update(
+            outcome=ReplayItem.Outcome.CANCELLED, finished_at=now
+        )
+    from integrations.delivery.tasks import deliver
+
+    queue = settings.CELERY_QUEUES["delivery"]
+    for delivery_id in sorted(live):
+        deliver.apply_async(kwargs={"delivery_id": delivery_id}, queue=queue)
+    return True
+
+
+def replay_job_finish_if_done(*, job_id: int) -> None:
+    """End the job when no item is pending, and queue its verification."""
+    if ReplayItem.objects.filter(job_id=job_id, outcome=ReplayItem.Outcome.PENDING).exists():
+        return
+    now = timezone.now()
+    done = ReplayJob.objects.filter(pk=job_id, state=ReplayJob.State.RUNNING).update(
+        state=ReplayJob.State.DONE, finished_at=now
+    )
+    cancelled = ReplayJob.objects.filter(pk=job_id, state=ReplayJob.State.CANCELLING).update(
+        state=ReplayJob.State.CANCELLED, finished_at=now
+    )
+    if done or cancelled:
+        from integrations.delivery.tasks import replay_verify
+
+        try:
+            replay_verify.apply_async(kwargs={"job_id": job_id}, queue=settings.CELERY_QUEUES["replay"])
+        except Exception:  # noqa: BLE001 — verification can be asked for again from the job page
+            logger.warning("delivery: could not queue verification of job %s", job_id)
+
+
+def replay_verify(*, job_id: int) -> int:
+    """Record each item's delivery status now, and how many items still fail (not delivered,
+    not cancelled). Can run any number of times; returns the still-failing count."""
+    status = Delivery.objects.filter(pk=OuterRef("delivery_id")).values("status")[:1]
+    items = ReplayItem.objects.filter(job_id=job_id)
+    items.update(verified_status=Subquery(status))
+    failing = (
+        items.exclude(outcome=ReplayItem.Outcome.CANCELLED)
+        .exclude(verified_status=Delivery.Status.DELIVERED)
+        .count()
+    )
+    ReplayJob.objects.filter(pk=job_id).update(verified_at=timezone.now(), still_failing=failing)
+    return failing

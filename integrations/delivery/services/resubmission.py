@@ -1,0 +1,79 @@
+"""Fix and resubmit a refused message: the corrected CloudEvent goes through intake again, as
+the system that sent the original, keeping a link both ways."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.adapters.cloudevents import parse_structured
+from integrations.delivery.models import Resubmission
+from integrations.delivery.selectors import QueryError
+from integrations.models import Event, RejectedMessage
+
+
+def rejected_resubmit(*, rejected: RejectedMessage, body: str, reason: str, user) -> Resubmission:
+    """Queue the corrected `body` (a structured CloudEvent) for intake in a worker.
+
+    Raises `QueryError` naming the field when the body is not a JSON object, the original has no
+    sending system (it was refused before we knew who sent it), or no reason is given.
+    """
+    if rejected.system_id is None:
+        raise QueryError(
+            "rejected", "This message was refused before its sender was known; it cannot be resubmitted."
+        )
+    if not reason.strip():
+        raise QueryError("reason", "Say what was fixed (it is kept with the resubmission).")
+    try:
+        parsed = json.loads(body)
+    except ValueError as error:
+        raise QueryError("body", f"Not JSON: {error}.") from None
+    if not isinstance(parsed, dict):
+        raise QueryError("body", "A structured CloudEvent: one JSON object.")
+    resubmission = Resubmission.objects.create(
+        original=rejected, body=body, reason=reason.strip()[:500], created_by=user
+    )
+    from integrations.delivery.tasks import resubmit
+
+    transaction.on_commit(
+        lambda: resubmit.apply_async(
+            kwargs={"resubmission_id": resubmission.pk}, queue=settings.CELERY_QUEUES["ingest"]
+        )
+    )
+    return resubmission
+
+
+def resubmission_run(*, resubmission_id: int) -> str:
+    """Run intake for a queued resubmission; idempotent (a finished one is left alone)."""
+    from integrations.models import SourceSystem
+    from integrations.services.intake import ACCEPTED, DUPLICATE, Candidate, RequestRecord, events_ingest
+
+    resubmission = Resubmission.objects.select_related("original").get(pk=resubmission_id)
+    if resubmission.state != Resubmission.State.QUEUED:
+        return resubmission.state
+    system = SourceSystem.objects.get(pk=resubmission.original.system_id)
+    raw = json.loads(resubmission.body)
+    parsed = parse_structured(raw)
+    record = RequestRecord(
+        endpoint=f"resubmission of rejected message {resubmission.original_id}",
+        content_type="application/cloudevents+json",
+        headers={"X-Resubmitted-By": str(resubmission.created_by)},
+        body=resubmission.body.encode(),
+    )
+    candidate = Candidate(raw=raw, event=parsed.event, errors=parsed.errors)
+    [outcome] = events_ingest(
+        system=system, candidates=[candidate], mode=Event.Mode.STRUCTURED, request=record
+    )
+    fields = {
+        "finished_at": timezone.now(),
+        "errors": [{"pointer": e.pointer, "detail": e.detail} for e in outcome.errors],
+    }
+    if outcome.status in (ACCEPTED, DUPLICATE):
+        fields |= {"state": Resubmission.State.ACCEPTED, "event_id": outcome.event_pk}
+    else:
+        fields |= {"state": Resubmission.State.REJECTED, "rejected_again_id": outcome.rejected_pk}
+    Resubmission.objects.filter(pk=resubmission.pk, state=Resubmission.State.QUEUED).update(**fields)
+    return fields["state"]

@@ -1,0 +1,64 @@
+"""Celery tasks of the delivery app: thin and idempotent; each loads by id and calls one service.
+
+Queues: `deliver`, `dispatch`, `sweep` and `drain` on the delivery queue; `replay_run` and
+`replay_verify` on the replay queue (a bulk job never waits behind live traffic, and live
+traffic never waits behind its bookkeeping); `resubmit` on the ingest queue.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from integrations.delivery.services import jobs, outbox, pausing, resubmission
+from integrations.delivery.services.delivering import delivery_attempt
+
+_DB_RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="integrations.delivery.deliver", ignore_result=True, **_DB_RETRY)
+def deliver(delivery_id: int) -> str:
+    """One attempt of one delivery (see `delivery_attempt`): a duplicate task is a no-op."""
+    return delivery_attempt(delivery_id=int(delivery_id))
+
+
+@shared_task(name="integrations.delivery.dispatch", ignore_result=True, **_DB_RETRY)
+def dispatch(event_ids: list[int]) -> int:
+    """Queue the deliveries of newly stored events (published once per intake request)."""
+    return outbox.deliveries_dispatch(event_ids=[int(pk) for pk in event_ids])
+
+
+@shared_task(name="integrations.delivery.sweep", ignore_result=True)
+def sweep() -> int:
+    """Re-queue due deliveries whose task was lost; scheduled by beat (`CELERY_BEAT_SCHEDULE`)."""
+    return outbox.deliveries_sweep()
+
+
+@shared_task(name="integrations.delivery.drain", ignore_result=True, **_DB_RETRY)
+def drain(target_id: int) -> int:
+    """Deliver a resumed target's parked deliveries in order, a batch per task run."""
+    done, more = pausing.target_drain(target_id=int(target_id))
+    if more:
+        drain.apply_async(kwargs={"target_id": target_id}, queue=settings.CELERY_QUEUES["delivery"])
+    return done
+
+
+@shared_task(name="integrations.delivery.replay_run", ignore_result=True, **_DB_RETRY)
+def replay_run(job_id: int) -> None:
+    jobs.replay_run(job_id=int(job_id))
+
+
+@shared_task(name="integrations.delivery.replay_verify", ignore_result=True, **_DB_RETRY)
+def replay_verify(job_id: int) -> int:
+    return jobs.replay_verify(job_id=int(job_id))
+
+
+@shared_task(name="integrations.delivery.resubmit", ignore_result=True, **_DB_RETRY)
+def resubmit(resubmission_id: int) -> str:
+    return resubmission.resubmission_run(resubmission_id=int(resubmission_id))
