@@ -16,6 +16,7 @@ from controltower.web import views as web_views
 from integrations.apis import catalog as catalog_apis
 from integrations.apis import epcis as epcis_apis
 from integrations.apis import events as event_apis
+from integrations.delivery import urls as delivery_urls
 from integrations.sandbox import urls as sandbox_urls
 
 router = SimpleRouter(trailing_slash=False)
@@ -39,6 +40,7 @@ api_v1 = [
     path(
         "rejected-messages/<int:pk>", catalog_apis.RejectedMessageDetailApi.as_view(), name="rejected-message"
     ),
+    *delivery_urls.api_urlpatterns,
     *sandbox_urls.api_urlpatterns,
     *router.urls,
 ]
@@ -52,6 +54,7 @@ urlpatterns = [
     path("contracts/", network_views.contracts, name="contracts"),
     path("rejected/", network_views.rejected_messages, name="rejected-messages"),
     path("rejected/<int:pk>/", network_views.rejected_message, name="rejected-message"),
+    path("", include("controltower.web.delivery_urls")),
     path("account/tokens/", web_views.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke", web_views.token_revoke, name="token-revoke"),
     path("accounts/", include("django.contrib.auth.urls")),
