@@ -52,6 +52,19 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "Too many requests",
         "The per-token rate limit was reached; retry after the `Retry-After` seconds.",
     ),
+    "conflict": (
+        "The state changed",
+        "What you asked for no longer matches what the server holds (for example, the set a preview "
+        "counted changed before the job started). Look again and resend.",
+    ),
+    "sandbox-outage": (
+        "Sandbox target in outage",
+        "A built-in sandbox receiver is set to simulate an outage; retry after `Retry-After` seconds.",
+    ),
+    "sandbox-injected-error": (
+        "Sandbox target injected an error",
+        "A built-in sandbox receiver answered with the error it is set to inject at its error rate.",
+    ),
     "payload-too-large": ("Request body too large", "The body is over the configured size limit."),
     "service-unavailable": (
         "Temporarily unavailable",
@@ -75,6 +88,17 @@ _DRF_TYPES: list[tuple[type[Exception], str]] = [
     (drf_exceptions.NotAcceptable, "not-acceptable"),
     (drf_exceptions.Throttled, "rate-limited"),
 ]
+
+
+class Conflict(drf_exceptions.APIException):
+    """409: the request is well-formed but the state it assumed has changed."""
+
+    status_code = 409
+    default_detail = "The state changed; look again and resend."
+    default_code = "conflict"
+
+
+_DRF_TYPES.append((Conflict, "conflict"))
 
 
 def problem_type_uri(slug: str) -> str:

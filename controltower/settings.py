@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "controltower.masterdata",
     "controltower.accounts",
     "controltower.health",
+    "controltower.audit",
     # integrations: network, intake, delivery (knows nothing of exceptions or pages)
     "integrations",
     "integrations.delivery",
@@ -147,7 +148,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "ct")},
+            "CONFIG": {
+                # A receive blocks in BZPOPMIN for 5 s, and redis-py 8 reads every answer with a
+                # default 5 s socket timeout: the read loses the race and an idle websocket dies
+                # after 5 s. BZPOPMIN answers by itself when its time is up, so no read timeout.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": env_str("CHANNEL_LAYER_PREFIX", "ct"),
+            },
         }
     }
 else:
@@ -239,6 +246,9 @@ CELERY_BEAT_SCHEDULE["traces-mark-overdue"] = {
 }
 # Re-queues deliveries whose task was lost (broker down at commit, worker killed, lost retry).
 CONTROLTOWER_DELIVERY_SWEEP_GRACE = env_int("CONTROLTOWER_DELIVERY_SWEEP_GRACE", 60, minimum=1)
+# A delivery's lease outlives its target's HTTP timeout by this many seconds; a worker killed
+# mid-send holds the delivery that long before another may send it again.
+CONTROLTOWER_DELIVERY_LEASE_MARGIN = env_int("CONTROLTOWER_DELIVERY_LEASE_MARGIN", 30, minimum=1)
 CELERY_BEAT_SCHEDULE["delivery-sweep"] = {
     "task": "integrations.delivery.sweep",
     "schedule": float(env_int("CONTROLTOWER_DELIVERY_SWEEP_SECONDS", 15, minimum=1)),
@@ -299,6 +309,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TraceStateEnum": "controltower.traces.models.Trace.State",
         "MilestoneStateEnum": "controltower.traces.models.TraceMilestone.State",
+        "ReplayKindEnum": "integrations.delivery.models.ReplayJob.Kind",
+        "ReplayStateEnum": "integrations.delivery.models.ReplayJob.State",
+        "DeliveryStatusEnum": "integrations.delivery.models.Delivery.Status",
+        "SandboxAuthKindEnum": "integrations.sandbox.models.SandboxReceiver.AuthKind",
+        "TargetAuthEnum": "integrations.delivery.models.Target.Auth",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -169,9 +169,11 @@ class ChildProcess:
         self.log.close()
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path) -> Iterator[ChildProcess]:
-    """A real `celery worker` (prefork, one child) on every queue, sharing the test database."""
+def start_celery_worker(
+    log_dir: Path, *, name: str = "worker", purge: bool = True, **env: str
+) -> ChildProcess:
+    """A real `celery worker` (prefork, one child) on every queue, sharing the test database;
+    returns once it is ready. `env` overrides variables (another broker, say)."""
     args = [
         sys.executable,
         "-m",
@@ -184,28 +186,37 @@ def celery_worker_process(transactional_db, tmp_path) -> Iterator[ChildProcess]:
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
-        f"--hostname=test-worker-{os.getpid()}@%h",
+        f"--hostname=test-{name}-{os.getpid()}@%h",
     ]
-    # Tasks queued by earlier tests (their data is gone) must not reach this worker.
-    from controltower.celery import app
+    if purge:
+        # Tasks queued by earlier tests (their data is gone) must not reach this worker.
+        from controltower.celery import app
 
-    app.control.purge()
-    worker = ChildProcess(args, child_env(), tmp_path / "worker.log")
+        app.control.purge()
+    worker = ChildProcess(args, child_env(**env), log_dir / f"{name}.log")
+    wait_for(
+        lambda: "ready." in worker.output() or worker.proc.poll() is not None,
+        timeout=60,
+        what="the Celery worker to start",
+    )
+    if worker.proc.poll() is not None:
+        worker.stop()
+        raise AssertionError(worker.output())
+    return worker
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path) -> Iterator[ChildProcess]:
+    """A real `celery worker` (prefork, one child) on every queue, sharing the test database."""
+    worker = start_celery_worker(tmp_path)
     try:
-        wait_for(
-            lambda: "ready." in worker.output() or worker.proc.poll() is not None,
-            timeout=60,
-            what="the Celery worker to start",
-        )
-        assert worker.proc.poll() is None, worker.output()
         yield worker
     finally:
         worker.stop()
 
 
-@pytest.fixture
-def asgi_server(transactional_db, tmp_path) -> Iterator[str]:
-    """The real ASGI app under uvicorn in its own process; yields its base URL."""
+def start_asgi_server(log_dir: Path, **env: str) -> tuple[ChildProcess, str]:
+    """The real ASGI app under uvicorn in its own process, listening; returns it and its URL."""
     port = free_port()
     args = [
         sys.executable,
@@ -219,8 +230,7 @@ def asgi_server(transactional_db, tmp_path) -> Iterator[str]:
         "--lifespan",
         "off",
     ]
-    server = ChildProcess(args, child_env(), tmp_path / "web.log")
-    base_url = f"http://127.0.0.1:{port}"
+    server = ChildProcess(args, child_env(**env), log_dir / f"web-{port}.log")
 
     def answering() -> bool:
         if server.proc.poll() is not None:
@@ -230,6 +240,17 @@ def asgi_server(transactional_db, tmp_path) -> Iterator[str]:
 
     try:
         wait_for(answering, timeout=60, what="uvicorn to listen")
+    except BaseException:
+        server.stop()
+        raise
+    return server, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def asgi_server(transactional_db, tmp_path) -> Iterator[str]:
+    """The real ASGI app under uvicorn in its own process; yields its base URL."""
+    server, base_url = start_asgi_server(tmp_path)
+    try:
         yield base_url
     finally:
         server.stop()

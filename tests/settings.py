@@ -16,6 +16,10 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 # Its own embedded broker folder and SQLite files, so a running `make run` never shares them.
 os.environ.setdefault("CONTROLTOWER_DATA_DIR", str(_ROOT / "var" / "test"))
+# Recovery tests (a killed worker, a broker outage) wait for the sweeper and for leases to lapse:
+# seconds here instead of minutes.
+os.environ.setdefault("CONTROLTOWER_DELIVERY_SWEEP_GRACE", "1")
+os.environ.setdefault("CONTROLTOWER_DELIVERY_LEASE_MARGIN", "1")
 
 from controltower.settings import *  # noqa: E402,F401,F403
 

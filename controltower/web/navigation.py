@@ -24,8 +24,12 @@ class NavEntry:
 NAV_ENTRIES: list[NavEntry] = [
     NavEntry("Overview", "home", Capability.VIEW),
     NavEntry("Traces", "traces", Capability.VIEW),
-    NavEntry("Systems", "systems", Capability.VIEW),
+    NavEntry("Deliveries", "deliveries", Capability.VIEW),
+    NavEntry("Dead letters", "dead-letters", Capability.VIEW),
+    NavEntry("Replays", "replays", Capability.VIEW),
     NavEntry("Rejected", "rejected-messages", Capability.VIEW),
+    NavEntry("Systems", "systems", Capability.VIEW),
+    NavEntry("Targets", "targets", Capability.VIEW),
     NavEntry("Contracts", "contracts", Capability.VIEW),
     NavEntry("Plants & suppliers", "partners", Capability.VIEW),
     NavEntry("API docs", "api-docs", Capability.VIEW),

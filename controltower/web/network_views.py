@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
 
 from controltower.accounts.access import access_for, require_capability
 from controltower.accounts.roles import Capability
+from controltower.traces.selectors import traces_visible
 from controltower.web.htmx import page_or_partial
 from integrations import selectors
 from integrations.contracts import contracts_all
 from integrations.contracts.identifiers import identifier_specs
+from integrations.delivery.models import Resubmission
+from integrations.delivery.selectors import QueryError
+from integrations.delivery.services.resubmission import rejected_resubmit
 
 PAGE_SIZE = 50
 
@@ -58,7 +64,10 @@ def rejected_messages(request: HttpRequest) -> HttpResponse:
 
 
 @require_capability(Capability.VIEW)
+@require_http_methods(["GET", "POST"])
 def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """A refused message as received; operators fix and resubmit it here (POST), and every
+    resubmission is listed with what it became (an event, or a new refusal)."""
     access = access_for(request.user)
     rejected = get_object_or_404(selectors.rejected_messages_visible(access=access), pk=pk)
     pretty = None
@@ -68,4 +77,37 @@ def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
             pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
         except ValueError:
             pretty = body
-    return render(request, "web/rejected_detail.html", {"rejected": rejected, "pretty_body": pretty})
+    form = {"body": pretty or "", "reason": "", "error": None}
+    if request.method == "POST":
+        access.require(Capability.OPERATE)
+        form = {"body": request.POST.get("body", ""), "reason": request.POST.get("reason", ""), "error": None}
+        try:
+            resubmission = rejected_resubmit(
+                rejected=rejected, body=form["body"], reason=form["reason"], user=request.user
+            )
+        except QueryError as error:
+            form["error"] = {"field": error.field, "detail": error.detail}
+        else:
+            messages.success(request, f"Resubmission {resubmission.pk} queued: it goes through intake again.")
+            return redirect("rejected-message", pk=rejected.pk)
+    context = {
+        "rejected": rejected,
+        "pretty_body": pretty,
+        "form": form,
+        "can_resubmit": access.can(Capability.OPERATE) and rejected.system_id is not None,
+        "resubmissions": [
+            {"resubmission": item, "trace": _trace_of(item.event_id, access)}
+            for item in rejected.resubmissions.select_related("created_by", "event", "rejected_again")
+        ],
+        "resubmission_of": Resubmission.objects.filter(rejected_again=rejected)
+        .select_related("original")
+        .first(),
+    }
+    return render(request, "web/rejected_detail.html", context, status=400 if form["error"] else 200)
+
+
+def _trace_of(event_pk: int | None, access):
+    """A visible trace the event (of a resubmission) joined, if any yet."""
+    if event_pk is None:
+        return None
+    return traces_visible(access=access).filter(memberships__event_id=event_pk).first()

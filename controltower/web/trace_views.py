@@ -12,11 +12,13 @@ from controltower.accounts.access import access_for, require_capability
 from controltower.accounts.roles import Capability
 from controltower.masterdata import selectors as masterdata_selectors
 from controltower.traces import selectors
-from controltower.traces.models import Trace
+from controltower.traces.models import Trace, TraceEvent
 from controltower.web.htmx import page_or_partial
+from integrations.delivery.selectors import deliveries_visible
 
 PAGE_SIZE = 50
 TIMELINE_PAGE = 100
+TRACE_DELIVERIES = 100
 
 
 @require_capability(Capability.VIEW)
@@ -90,5 +92,15 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
             "milestones": found.milestones.order_by("position"),
             "hops": hops,
             "rejected": selectors.trace_rejected_messages(trace=found, access=access),
+            "deliveries": trace_deliveries(trace=found, access=access),
+            "deliveries_limit": TRACE_DELIVERIES,
         }
     return render(request, template, context)
+
+
+def trace_deliveries(*, trace: Trace, access) -> list:
+    """The latest deliveries of the trace's events to target systems, within scope (one more
+    than shown, so the page can say there are more)."""
+    members = TraceEvent.objects.filter(trace=trace).values("event_id")
+    visible = deliveries_visible(access=access).select_related(None).select_related("target")
+    return list(visible.filter(event_id__in=members)[: TRACE_DELIVERIES + 1])

@@ -84,6 +84,9 @@ class Target(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     paused_at = models.DateTimeField(null=True, blank=True)
+    draining_until = models.DateTimeField(
+        null=True, blank=True, help_text="A drain task holds the target until then (one drain at a time)."
+    )
     circuit = models.CharField(max_length=10, choices=Circuit.choices, default=Circuit.CLOSED)
     circuit_opened_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
@@ -212,7 +215,10 @@ class DeliveryAttempt(models.Model):
     error_class = models.CharField(max_length=32, blank=True)
     error = models.CharField(max_length=500, blank=True)
     response_excerpt = models.CharField(max_length=1000, blank=True)
-    outcome = models.CharField(max_length=16, help_text="delivered, retry, dead_lettered")
+    outcome = models.CharField(
+        max_length=16,
+        help_text="sending, delivered, retrying, dead_lettered, or interrupted (its worker died)",
+    )
 
     class Meta:
         ordering = ["delivery", "number"]

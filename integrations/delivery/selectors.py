@@ -53,11 +53,18 @@ class DeliveryQuery:
             values[name] = value.strip()
         if values["status"] and values["status"] not in Delivery.Status.values:
             raise QueryError("status", f"One of {', '.join(Delivery.Status.values)}.")
+        from integrations.delivery.services.policy import ERROR_CLASSES
+
+        if values["error_class"] and values["error_class"] not in ERROR_CLASSES:
+            raise QueryError("error_class", f"One of {', '.join(ERROR_CLASSES)}.")
         for name in ("since", "until"):
             value = raw.get(name)
             if value in (None, ""):
                 continue
-            parsed = parse_datetime(value) if isinstance(value, str) else None
+            try:
+                parsed = parse_datetime(value) if isinstance(value, str) else None
+            except ValueError:  # well-formed but impossible: month 13, offset +99:00
+                parsed = None
             if parsed is None or parsed.tzinfo is None:
                 raise QueryError(name, "An ISO 8601 date-time with a UTC offset, e.g. 2026-11-27T08:00:00Z.")
             values[name] = parsed
@@ -139,6 +146,15 @@ def delivery_attempts(*, delivery: Delivery) -> QuerySet[DeliveryAttempt]:
 
 def targets_all() -> QuerySet[Target]:
     return Target.objects.select_related("system", "paused_by").order_by("code")
+
+
+def replay_jobs_visible(*, access: Access, user) -> QuerySet[ReplayJob]:
+    """Jobs someone may see: all of them for people who see every plant and supplier; their own
+    otherwise (a job's filter and items span whatever its starter could see)."""
+    jobs = ReplayJob.objects.select_related("created_by", "cancelled_by").order_by("-id")
+    if access.scope.everything:
+        return jobs
+    return jobs.filter(created_by_id=getattr(user, "pk", None))
 
 
 def replay_progress(*, job: ReplayJob) -> dict[str, int]:

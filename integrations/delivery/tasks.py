@@ -36,7 +36,12 @@ def dispatch(event_ids: list[int]) -> int:
 
 @shared_task(name="integrations.delivery.sweep", ignore_result=True)
 def sweep() -> int:
-    """Re-queue due deliveries whose task was lost; scheduled by beat (`CELERY_BEAT_SCHEDULE`)."""
+    """Re-queue due deliveries and stuck jobs whose task was lost; scheduled by beat
+    (`CELERY_BEAT_SCHEDULE`). Returns how many deliveries were re-queued."""
+    grace = outbox.sweep_grace()
+    jobs.replay_jobs_sweep(stale_after=grace)
+    resubmission.resubmissions_sweep(stale_after=grace)
+    pausing.drains_sweep()
     return outbox.deliveries_sweep()
 
 

@@ -34,8 +34,12 @@ def test_viewer_signs_in_and_sees_the_shell_with_a_live_connection(page, asgi_se
     assert nav == [
         "Overview",
         "Traces",
-        "Systems",
+        "Deliveries",
+        "Dead letters",
+        "Replays",
         "Rejected",
+        "Systems",
+        "Targets",
         "Contracts",
         "Plants & suppliers",
         "API docs",

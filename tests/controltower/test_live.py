@@ -53,3 +53,16 @@ async def test_signed_in_user_receives_coalesced_status_updates(client, make_use
     assert 'id="status-panel"' in html and 'hx-swap-oob="true"' in html
     assert await ws.receive_nothing(timeout=1)
     await ws.disconnect()
+
+
+async def test_an_idle_receive_outlives_the_layers_blocking_read():
+    """A live page may sit idle for minutes: waiting on the layer must not fail after the 5 s
+    blocking read of channels-redis (it did, with redis-py 8, until the read timeout was set)."""
+    import asyncio
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    with pytest.raises(asyncio.TimeoutError):  # our own deadline, not the layer's error
+        await asyncio.wait_for(layer.receive(channel), timeout=7)
+    await layer.send(channel, {"type": "still.here"})
+    assert (await layer.receive(channel))["type"] == "still.here"

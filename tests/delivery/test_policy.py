@@ -18,7 +18,16 @@ from integrations.delivery.services.policy import (
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(400, False), (401, False), (404, False), (422, False), (408, True), (429, True), (500, True), (503, True)],
+    [
+        (400, False),
+        (401, False),
+        (404, False),
+        (422, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (503, True),
+    ],
 )
 def test_only_408_429_and_5xx_are_retried_among_http_errors(status, retryable):
     outcome = Outcome(status_code=status, latency_ms=1, error_class=error_class_of(status))
@@ -53,9 +62,14 @@ def test_retry_after_is_a_floor_and_parses_both_forms():
 def test_gives_up_after_max_attempts_or_max_age():
     start = datetime(2026, 11, 28, tzinfo=UTC)
     age = timedelta(hours=1)
-    assert gives_up(attempts=2, max_attempts=3, round_started_at=start, now=start, max_age=age, next_delay=1) is None
+    assert (
+        gives_up(attempts=2, max_attempts=3, round_started_at=start, now=start, max_age=age, next_delay=1)
+        is None
+    )
     assert "3 attempts" in gives_up(
         attempts=3, max_attempts=3, round_started_at=start, now=start, max_age=age, next_delay=1
     )
     late = start + timedelta(minutes=59)
-    assert "max age" in gives_up(attempts=1, max_attempts=9, round_started_at=start, now=late, max_age=age, next_delay=120)
+    assert "max age" in gives_up(
+        attempts=1, max_attempts=9, round_started_at=start, now=late, max_age=age, next_delay=120
+    )

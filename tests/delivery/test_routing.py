@@ -21,7 +21,9 @@ def test_an_accepted_event_gets_one_delivery_per_subscribed_target(client, netwo
     [delivery] = Delivery.objects.all()
     assert (delivery.event_id, delivery.target_id, delivery.status) == (event.pk, erp.pk, "pending")
     assert delivery.type == "purchase_order.released" and delivery.plant.code == "P-NORTH"
-    assert delivery.idempotency_key == idempotency_key(target_code="erp-post", source="ERP-CLOUD", event_id="po-1")
+    assert delivery.idempotency_key == idempotency_key(
+        target_code="erp-post", source="ERP-CLOUD", event_id="po-1"
+    )
 
 
 def test_a_duplicate_or_refused_event_writes_no_delivery(client, network, make_target, subscribe):
@@ -32,7 +34,9 @@ def test_a_duplicate_or_refused_event_writes_no_delivery(client, network, make_t
     assert Delivery.objects.count() == 1
 
 
-def test_plant_and_supplier_filters_pick_the_events(client, network, plants, suppliers, make_target, subscribe):
+def test_plant_and_supplier_filters_pick_the_events(
+    client, network, plants, suppliers, make_target, subscribe
+):
     north_only = make_target("north-planning")
     subscribe(north_only, "purchase_order.released", plants=[plants["north"]])
     south_only = make_target("south-planning")

@@ -26,10 +26,11 @@ from integrations.signals import delivery_dead_lettered
 logger = logging.getLogger(__name__)
 
 LIVE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
-# The lease outlives the HTTP timeout by this much (time to record the answer).
-LEASE_MARGIN = timedelta(seconds=30)
 # A task may arrive this much before its countdown ends (clock skew between processes).
 EARLY = timedelta(seconds=2)
+# `DeliveryAttempt.outcome` while the request is out, and after its worker died.
+SENDING = "sending"
+INTERRUPTED = "interrupted"
 # Retries due within this many seconds get a countdown task; later ones are left to the sweeper.
 COUNTDOWN_MAX = 120
 
@@ -49,7 +50,8 @@ def delivery_attempt(*, delivery_id: int) -> str:
     if delivery is None or delivery.status not in LIVE:
         return "skipped"
     target = delivery.target
-    lease = now + timedelta(seconds=target.timeout_seconds) + LEASE_MARGIN
+    # The lease outlives the HTTP timeout by a margin (time to record the answer).
+    lease = now + timedelta(seconds=target.timeout_seconds + settings.CONTROLTOWER_DELIVERY_LEASE_MARGIN)
     claimed = (
         Delivery.objects.filter(pk=delivery_id, status__in=LIVE, next_attempt_at__lte=now + EARLY)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
@@ -66,8 +68,23 @@ def delivery_attempt(*, delivery_id: int) -> str:
     wait = rate_wait(target=target)
     if wait:
         return _postpone(delivery, lease, until=now + timedelta(seconds=wait))
+    attempt = _attempt_begin(delivery, started=now)
     outcome = delivery_post(delivery=delivery, target=target)
-    return _record(delivery, target, outcome, lease=lease, started=now)
+    return _record(delivery, target, outcome, lease=lease, attempt=attempt)
+
+
+def _attempt_begin(delivery: Delivery, *, started: datetime) -> DeliveryAttempt:
+    """Write the attempt before sending: if this worker dies mid-send, the log still shows an
+    attempt was made (marked interrupted by the next one) — the target may have acted on it."""
+    DeliveryAttempt.objects.filter(delivery=delivery, outcome=SENDING).update(outcome=INTERRUPTED)
+    return DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts_total + 1,
+        cause=delivery.round_cause if delivery.attempts == 0 else DeliveryAttempt.Cause.RETRY,
+        job_id=delivery.job_id,
+        started_at=started,
+        outcome=SENDING,
+    )
 
 
 def _behind_paused(delivery: Delivery) -> bool:
@@ -89,11 +106,10 @@ def _postpone(delivery: Delivery, lease: datetime, *, until: datetime | None) ->
 
 
 def _record(
-    delivery: Delivery, target: Target, outcome: Outcome, *, lease: datetime, started: datetime
+    delivery: Delivery, target: Target, outcome: Outcome, *, lease: datetime, attempt: DeliveryAttempt
 ) -> str:
     now = timezone.now()
     attempts = delivery.attempts + 1
-    cause = delivery.round_cause if delivery.attempts == 0 else DeliveryAttempt.Cause.RETRY
     fields: dict = {
         "attempts": attempts,
         "attempts_total": delivery.attempts_total + 1,
@@ -137,12 +153,7 @@ def _record(
             }
             result = "dead_lettered"
     with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts_total + 1,
-            cause=cause,
-            job_id=delivery.job_id,
-            started_at=started,
+        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
             latency_ms=outcome.latency_ms,
             status_code=outcome.status_code,
             error_class=outcome.error_class,

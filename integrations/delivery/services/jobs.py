@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from controltower.accounts.access import Access, access_for
+from controltower.audit.services import audit_record
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, ReplayJob
 from integrations.delivery.selectors import DeliveryQuery, QueryError, replay_candidates
 
@@ -75,29 +76,65 @@ def replay_start(
     touches exactly that set: if the count no longer matches, `PreviewChanged` and no job."""
     if not reason.strip():
         raise QueryError("reason", "Say why (it is kept with the job).")
+    if as_of is not None and as_of > timezone.now():
+        raise QueryError("as_of", "A time from a preview, not one in the future.")
     preview = replay_preview(kind=kind, query=query, access=access_for(user), as_of=as_of)
     if expected_count is not None and preview.count != expected_count:
         raise PreviewChanged(expected_count, preview.count)
-    job = ReplayJob.objects.create(
-        kind=kind,
-        filter={**query.as_json(), "as_of": preview.as_of.isoformat()},
-        reason=reason.strip()[:500],
-        created_by=user,
-        total=preview.count,
-    )
-    from integrations.delivery.tasks import replay_run
-
-    transaction.on_commit(
-        lambda: replay_run.apply_async(kwargs={"job_id": job.pk}, queue=settings.CELERY_QUEUES["replay"])
-    )
+    with transaction.atomic():
+        job = ReplayJob.objects.create(
+            kind=kind,
+            filter={**query.as_json(), "as_of": preview.as_of.isoformat()},
+            reason=reason.strip()[:500],
+            created_by=user,
+            total=preview.count,
+        )
+        audit_record(
+            actor=user,
+            action=f"{kind}.start",
+            obj=job,
+            summary=f"{job.get_kind_display()} of {preview.count} delivery(ies)",
+            reason=job.reason,
+            details=job.filter,
+        )
+        transaction.on_commit(lambda: _publish_run(job.pk))
     logger.info(
         "delivery: %s job %s started by %s (%d item(s)): %s", kind, job.pk, user, preview.count, reason
     )
     return job
 
 
+def _publish_run(job_id: int) -> None:
+    from integrations.delivery.services.outbox import publish_safely
+    from integrations.delivery.tasks import replay_run
+
+    publish_safely(replay_run, queue="replay", job_id=job_id)
+
+
+def replay_jobs_sweep(*, stale_after: timedelta) -> int:
+    """Re-queue jobs whose runner never started or stopped handing items over (broker down
+    when the job was created, a worker killed): queued ones, and running or cancelling ones
+    with items not yet handed over, older than `stale_after`. Returns how many."""
+    cutoff = timezone.now() - stale_after
+    waiting = ReplayItem.objects.filter(
+        job=OuterRef("pk"), enqueued=False, outcome=ReplayItem.Outcome.PENDING
+    )
+    stuck = ReplayJob.objects.filter(
+        Q(state=ReplayJob.State.QUEUED, created_at__lt=cutoff)
+        | Q(state__in=(ReplayJob.State.RUNNING, ReplayJob.State.CANCELLING), started_at__lt=cutoff)
+        & (Exists(waiting) | ~Exists(ReplayItem.objects.filter(job=OuterRef("pk"))))
+    ).values_list("id", flat=True)
+    ids = list(stuck[:100])
+    for job_id in ids:
+        _publish_run(job_id)
+    return len(ids)
+
+
 def delivery_retry(*, delivery: Delivery, user, reason: str = "") -> ReplayJob:
-    """Retry one delivery (dead-lettered, or delivered: sent again with the same key)."""
+    """Retry one delivery (dead-lettered, or delivered: sent again with the same key).
+    Raises `QueryError` for one still in flight (pending, retrying or paused)."""
+    if delivery.status not in (Delivery.Status.DEAD_LETTERED, Delivery.Status.DELIVERED):
+        raise QueryError("delivery", f"This delivery is {delivery.status}: it is being delivered already.")
     kind = ReplayJob.Kind.RETRY if delivery.status == Delivery.Status.DEAD_LETTERED else ReplayJob.Kind.REPLAY
     query = DeliveryQuery(delivery=delivery.pk, target=delivery.target.code)
     return replay_start(kind=kind, query=query, reason=reason or "Retried from the delivery page", user=user)
@@ -106,9 +143,12 @@ def delivery_retry(*, delivery: Delivery, user, reason: str = "") -> ReplayJob:
 def replay_cancel(*, job: ReplayJob, user) -> bool:
     """Ask a queued or running job to stop: items not yet handed to workers are cancelled;
     those in flight finish. Returns False if the job had ended."""
-    changed = ReplayJob.objects.filter(
-        pk=job.pk, state__in=(ReplayJob.State.QUEUED, ReplayJob.State.RUNNING)
-    ).update(state=ReplayJob.State.CANCELLING, cancelled_by=user)
+    with transaction.atomic():
+        changed = ReplayJob.objects.filter(
+            pk=job.pk, state__in=(ReplayJob.State.QUEUED, ReplayJob.State.RUNNING)
+        ).update(state=ReplayJob.State.CANCELLING, cancelled_by=user)
+        if changed:
+            audit_record(actor=user, action=f"{job.kind}.cancel", obj=job, summary=f"Cancelled job {job.pk}")
     job.refresh_from_db()
     return bool(changed)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from controltower.audit.services import audit_record
 from integrations.adapters.cloudevents import parse_structured
 from integrations.delivery.models import Resubmission
 from integrations.delivery.selectors import QueryError
+from integrations.delivery.services.outbox import publish_safely
 from integrations.models import Event, RejectedMessage
 
 
@@ -33,17 +34,38 @@ def rejected_resubmit(*, rejected: RejectedMessage, body: str, reason: str, user
         raise QueryError("body", f"Not JSON: {error}.") from None
     if not isinstance(parsed, dict):
         raise QueryError("body", "A structured CloudEvent: one JSON object.")
-    resubmission = Resubmission.objects.create(
-        original=rejected, body=body, reason=reason.strip()[:500], created_by=user
-    )
+    with transaction.atomic():
+        resubmission = Resubmission.objects.create(
+            original=rejected, body=body, reason=reason.strip()[:500], created_by=user
+        )
+        audit_record(
+            actor=user,
+            action="rejected.resubmit",
+            obj=rejected,
+            summary=f"Resubmitted rejected message {rejected.pk} (resubmission {resubmission.pk})",
+            reason=resubmission.reason,
+        )
+        from integrations.delivery.tasks import resubmit
+
+        transaction.on_commit(
+            lambda: publish_safely(resubmit, queue="ingest", resubmission_id=resubmission.pk)
+        )
+    return resubmission
+
+
+def resubmissions_sweep(*, stale_after) -> int:
+    """Re-queue resubmissions still queued after `stale_after` (broker down when they were made)."""
     from integrations.delivery.tasks import resubmit
 
-    transaction.on_commit(
-        lambda: resubmit.apply_async(
-            kwargs={"resubmission_id": resubmission.pk}, queue=settings.CELERY_QUEUES["ingest"]
-        )
+    cutoff = timezone.now() - stale_after
+    ids = list(
+        Resubmission.objects.filter(state=Resubmission.State.QUEUED, created_at__lt=cutoff).values_list(
+            "id", flat=True
+        )[:100]
     )
-    return resubmission
+    for pk in ids:
+        publish_safely(resubmit, queue="ingest", resubmission_id=pk)
+    return len(ids)
 
 
 def resubmission_run(*, resubmission_id: int) -> str:
