@@ -9,6 +9,7 @@ from django.db import transaction
 from controltower.accounts.roles import Role
 from controltower.accounts.services import user_upsert
 from controltower.masterdata.models import Plant, Supplier
+from integrations.delivery.demo import demo_routing_load
 from integrations.services.network import network_load
 from integrations.simulator.network import demo_network
 
@@ -33,9 +34,11 @@ DEMO_USERS = [
 
 
 @transaction.atomic
-def demo_load(*, password: str) -> list[DemoUser]:
-    """Create or refresh the demo network (plants, suppliers, systems) and users. Idempotent."""
+def demo_load(*, password: str, base_url: str) -> list[DemoUser]:
+    """Create or refresh the demo network (plants, suppliers, systems), its sandbox delivery
+    targets (served by this app at `base_url`) and users. Idempotent."""
     network_load(document=demo_network())
+    demo_routing_load(base_url=base_url)
     plants = {plant.code: plant for plant in Plant.objects.all()}
     suppliers = {supplier.code: supplier for supplier in Supplier.objects.all()}
     for demo in DEMO_USERS:

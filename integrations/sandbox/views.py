@@ -2,9 +2,11 @@
 
 Checks run in a fixed order, each answering an `application/problem+json` and recording
 nothing: unknown code 404; outage 503 + Retry-After; wrong or missing credentials 401; no
-`Idempotency-Key` 400; body over 1 MB 413. A request that passes waits `latency_ms`, then
-gets an injected error with probability `error_rate`; otherwise it is recorded (once per key)
-and answered 201 (first time) or 200 with `"duplicate": true` (a repeat).
+`Idempotency-Key` 400; body over 1 MB 413. A request that passes gets an injected error with
+probability `error_rate` (answered after `latency_ms`); otherwise it is recorded at once (once
+per key) and answered after `latency_ms`, 201 the first time or 200 with `"duplicate": true`.
+Recording before the wait is what a real ERP does — it posts, then answers slowly — so a client
+that gives up or dies before the answer has still had its effect, and must not double it.
 
 The view is async so that a receiver's latency is a timer, not a thread held asleep: a slow
 sandbox must not become the bottleneck of the deliveries it is meant to exercise.
@@ -169,9 +171,8 @@ async def receive(request: HttpRequest, code: str) -> HttpResponse:
     refusal = _refusal(request, receiver=receiver)
     if refusal is not None:
         return refusal
-    if receiver.latency_ms:
-        await asyncio.sleep(receiver.latency_ms / 1000)
     if error_injected(error_rate=receiver.error_rate):
+        await _wait(receiver)
         return _injected_error(request, receiver=receiver)
     recorded = await sync_to_async(sandbox_receipt_record)(
         receiver=receiver,
@@ -180,4 +181,10 @@ async def receive(request: HttpRequest, code: str) -> HttpResponse:
         content_type=request.META.get("CONTENT_TYPE", ""),
         headers=dict(request.headers.items()),
     )
+    await _wait(receiver)
     return JsonResponse(recorded.answer(), status=200 if recorded.duplicate else 201)
+
+
+async def _wait(receiver: SandboxReceiver) -> None:
+    if receiver.latency_ms:
+        await asyncio.sleep(receiver.latency_ms / 1000)
