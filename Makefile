@@ -19,14 +19,14 @@ migrate: setup
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
-	$(PY) manage.py load_demo --quiet
+	$(PY) manage.py load_demo --quiet --base-url http://$(HOST):$(PORT)
 
 ## run: set up, migrate, load the demo, then serve web + worker + beat until Ctrl-C
 run: export DEBUG ?= 1
 run: demo
 	@echo ""
 	@echo "  Control tower: http://$(HOST):$(PORT)   (API docs: http://$(HOST):$(PORT)/api/docs/)"
-	@$(PY) manage.py load_demo | sed 's/^/  /'
+	@$(PY) manage.py load_demo --base-url http://$(HOST):$(PORT) | sed 's/^/  /'
 	@echo "  Stop with Ctrl-C."
 	@echo ""
 	@PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
