@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 LIVE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
 # A task may arrive this much before its countdown ends (clock skew between processes).
-EARLY = timedelta(seconds=2)
+EARLY = timedelta(seconds=0.5)
 # `DeliveryAttempt.outcome` while the request is out, and after its worker died.
 SENDING = "sending"
 INTERRUPTED = "interrupted"
