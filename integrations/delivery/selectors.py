@@ -89,7 +89,12 @@ class DeliveryQuery:
 
 def deliveries_visible(*, access: Access) -> QuerySet[Delivery]:
     """Deliveries of events about the caller's plants or suppliers, newest first."""
-    deliveries = Delivery.objects.select_related("target", "plant", "supplier", "event").order_by("-id")
+    deliveries = (
+        Delivery.objects.select_related("target", "plant", "supplier", "event")
+        # Lists show the event's id and source, not its body (loaded on demand where shown).
+        .defer("event__data", "event__attributes")
+        .order_by("-id")
+    )
     if access.system_id is not None:
         return deliveries.filter(event__system_id=access.system_id)
     return access.scope.filter(deliveries, plant_field="plant_id", supplier_field="supplier_id")
