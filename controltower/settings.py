@@ -131,7 +131,13 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not memory, so a real worker process started by a test sees the test database.
     _database["TEST"] = {"NAME": str(DATA_DIR / "test-controltower.sqlite3")}
-elif env_bool("DATABASE_POOL", False):
+else:
+    # The app's queries are short index reads; PostgreSQL's JIT compiles plans whose cost
+    # estimate is high (an OR across subqueries, say) and spent 440 of 460 ms doing so in the
+    # trace benchmark. Off for our connections; an operator can still turn it on per session.
+    _options = _database.setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
+if _database["ENGINE"] != "django.db.backends.sqlite3" and env_bool("DATABASE_POOL", False):
     # psycopg's pool keeps connections warm for ASGI, where CONN_MAX_AGE does not reuse them.
     _database["CONN_MAX_AGE"] = 0
     _database.setdefault("OPTIONS", {})["pool"] = {

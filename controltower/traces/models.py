@@ -81,6 +81,11 @@ class BusinessObject(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind", "key"], name="business_object_unique_kind_key")
         ]
+        # Prefix search (`4500*`): the unique index cannot serve LIKE 'x%' under a non-C
+        # collation; a pattern-ops index can (PostgreSQL; other databases ignore the opclass).
+        indexes = [
+            models.Index(fields=["key"], opclasses=["varchar_pattern_ops"], name="business_object_key_prefix")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.key}"
