@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers
 from django.conf import settings
 
 from controltower.accounts.roles import Role
@@ -51,7 +51,9 @@ def test_viewer_signs_in_and_sees_the_shell_with_a_live_connection(page, asgi_se
 
     if settings.REDIS_URL:  # with a shared layer, a change in another process reaches the page
         with websocket.expect_event("framereceived", timeout=10_000) as frame:
-            send = async_to_sync(get_channel_layer().group_send)
+            # A layer of its own: the test process's shared instance holds connection pools
+            # made on earlier tests' event loops, which are closed by now.
+            send = async_to_sync(channel_layers.make_backend("default").group_send)
             # Playwright's sync API owns this thread's event loop: send from another thread.
             with ThreadPoolExecutor(1) as pool:
                 pool.submit(send, "status", {"type": "status.changed", "id": None}).result()
