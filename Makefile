@@ -44,6 +44,19 @@ bench: setup
 	@command -v wrk >/dev/null 2>&1 || bash .ci/install-package wrk
 	$(PY) bench/ingest.py $(BENCH_ARGS)
 
+## bench-traces: trace lookup and trace page on 1M seeded events (DATABASE_URL, default …/ct_bench_traces,
+## seeded once and reused; BENCH_TRACES_ARGS e.g. "--repeat 3" or "--events 100000"); figures in docs/performance.md
+.PHONY: bench-traces
+bench-traces: setup
+	$(PY) bench/traces.py $(BENCH_TRACES_ARGS)
+
+## bench-replay: bulk retry of 20,000 dead letters through 2 Celery worker processes vs a plain HTTP client
+## (BENCH_REPLAY_DATABASE_URL, default …/ct_bench_replay, recreated; Redis db 12; BENCH_REPLAY_ARGS e.g.
+## "--deliveries 2000 --runs 1" or "--profile 1500"); figures in docs/performance.md
+.PHONY: bench-replay
+bench-replay: setup
+	$(PY) bench/replay.py $(BENCH_REPLAY_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
