@@ -19,7 +19,9 @@ from tests.traces.conftest import PO_A, cloudevent, example, ingest
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+# The release happens "now": correlation evaluates milestones against the real clock, so a fixed
+# date would turn these traces at risk, then late, as the calendar moves on.
+T0 = datetime.now(UTC).replace(second=0, microsecond=0)
 ASN = "ASN-88123401"
 GR = "GR-P-NORTH-0042"
 _SOURCES = {"erp": "ERP-CLOUD", "portal": "PORTAL-ACME", "mes": "MES-NORTH", "tms": "TMS-CARRIER"}
