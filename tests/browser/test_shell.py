@@ -10,7 +10,7 @@ from channels.layers import channel_layers
 from django.conf import settings
 
 from controltower.accounts.roles import Role
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, start_asgi_server
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +49,11 @@ def test_viewer_signs_in_and_sees_the_shell_with_a_live_connection(page, asgi_se
     # htmx and its websocket extension were served from our own static files
     assert page.evaluate("typeof htmx") == "object"
 
+    # The badge turns live once the server accepted the socket, i.e. after the consumer joined
+    # its groups: a change announced from now on must reach this page.
+    page.wait_for_selector("#live-state[data-state=open]", timeout=10_000)
+    assert page.inner_text("#live-state") == "live"
+
     if settings.REDIS_URL:  # with a shared layer, a change in another process reaches the page
         with websocket.expect_event("framereceived", timeout=10_000) as frame:
             # A layer of its own: the test process's shared instance holds connection pools
@@ -79,3 +84,16 @@ def test_wrong_password_is_refused(page, asgi_server, viewer):
     page.click("button[type=submit]")
     assert page.get_by_role("alert").is_visible()
     assert "/accounts/login/" in page.url
+
+
+def test_the_live_badge_says_when_the_page_stops_receiving_updates(page, transactional_db, tmp_path, make_user, plants):
+    make_user("wanda", Role.VIEWER, everything=False, plants=[plants["north"]])
+    server, base_url = start_asgi_server(tmp_path)
+    try:
+        sign_in(page, base_url, "wanda")
+        page.wait_for_selector("#live-state[data-state=open]", timeout=10_000)
+    finally:
+        server.stop()
+    # The server is gone: the badge must not go on claiming the page is live.
+    page.wait_for_selector("#live-state[data-state=closed]", timeout=10_000)
+    assert page.inner_text("#live-state") == "reconnecting…"
