@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
@@ -34,3 +35,28 @@ def _declare_queues(sender: Celery, **_: object) -> None:
 
 
 app.autodiscover_tasks()
+
+# Celery's Django fix-up closes every database connection before and after each task unless
+# this is set; a delivery task then spends more on connecting than on its queries (one new
+# PostgreSQL session per task in bench/replay.py). We keep connections instead and let Django
+# decide, as it does per request: CONN_MAX_AGE, and a health check after an error.
+app.conf["CELERY_DB_REUSE_MAX"] = 2**62
+
+
+@worker_process_init.connect
+def _name_database_sessions(**_: object) -> None:
+    """Worker sessions show as `controltower-worker` in `pg_stat_activity` (web ones as
+    `controltower`), so an operator can tell who holds which connection."""
+    from django.db import connections
+
+    for connection in connections.all():
+        if connection.vendor == "postgresql":
+            connection.settings_dict.setdefault("OPTIONS", {})["application_name"] = "controltower-worker"
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**_: object) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -137,6 +137,8 @@ else:
     # trace benchmark. Off for our connections; an operator can still turn it on per session.
     _options = _database.setdefault("OPTIONS", {})
     _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
+    # Named in pg_stat_activity (Celery workers rename theirs: controltower/celery.py).
+    _options.setdefault("application_name", "controltower")
 if _database["ENGINE"] != "django.db.backends.sqlite3" and env_bool("DATABASE_POOL", False):
     # psycopg's pool keeps connections warm for ASGI, where CONN_MAX_AGE does not reuse them.
     _database["CONN_MAX_AGE"] = 0

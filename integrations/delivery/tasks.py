@@ -1,6 +1,6 @@
 """Celery tasks of the delivery app: thin and idempotent; each loads by id and calls one service.
 
-Queues: `deliver`, `dispatch`, `sweep` and `drain` on the delivery queue; `replay_run` and
+Queues: `deliver`, `deliver_batch`, `dispatch`, `sweep` and `drain` on the delivery queue; `replay_run` and
 `replay_verify` on the replay queue (a bulk job never waits behind live traffic, and live
 traffic never waits behind its bookkeeping); `resubmit` on the ingest queue.
 """
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from integrations.delivery.services import jobs, outbox, pausing, resubmission
-from integrations.delivery.services.delivering import delivery_attempt
+from integrations.delivery.services.delivering import deliveries_attempt, delivery_attempt
 
 _DB_RETRY = {
     "autoretry_for": (OperationalError,),
@@ -26,6 +26,13 @@ _DB_RETRY = {
 def deliver(delivery_id: int) -> str:
     """One attempt of one delivery (see `delivery_attempt`): a duplicate task is a no-op."""
     return delivery_attempt(delivery_id=int(delivery_id))
+
+
+@shared_task(name="integrations.delivery.deliver_batch", ignore_result=True, **_DB_RETRY)
+def deliver_batch(delivery_ids: list[int]) -> list[str]:
+    """One attempt of each of several deliveries, in turn (a bulk job's batch; see
+    `deliveries_attempt`): a duplicate task, or a redelivered one, skips what is done."""
+    return deliveries_attempt(delivery_ids=[int(pk) for pk in delivery_ids])
 
 
 @shared_task(name="integrations.delivery.dispatch", ignore_result=True, **_DB_RETRY)

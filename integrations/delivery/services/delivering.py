@@ -1,6 +1,6 @@
 """One delivery attempt, from claiming the row to recording what the target answered.
 
-`delivery_attempt` is what the `deliver` task runs. It is safe to run for the same delivery any
+`delivery_attempt` is what the `deliver` task runs (`deliveries_attempt` for a bulk job's batch). It is safe to run for the same delivery any
 number of times, concurrently, or after a worker died mid-way: a lease on the row lets one
 worker at a time send, and the target sees the same `Idempotency-Key` on every send, so at
 worst a target gets a duplicate it recognises — never a lost or double effect.
@@ -9,11 +9,13 @@ worst a target gets a duplicate it recognises — never a lost or double effect.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, Target
@@ -31,6 +33,8 @@ EARLY = timedelta(seconds=0.5)
 # `DeliveryAttempt.outcome` while the request is out, and after its worker died.
 SENDING = "sending"
 INTERRUPTED = "interrupted"
+# What `circuit_gate` and `circuit_record` read from a target, re-read when it may have changed.
+CIRCUIT_FIELDS = ("circuit", "circuit_opened_at", "consecutive_failures")
 # Retries due within this many seconds get a countdown task; later ones are left to the sweeper.
 COUNTDOWN_MAX = 120
 
@@ -45,21 +49,58 @@ def delivery_attempt(*, delivery_id: int) -> str:
     without spending an attempt; a retryable failure schedules the next attempt by the target's
     policy, anything else dead-letters it with its reason and announces it.
     """
+    return deliveries_attempt(delivery_ids=[delivery_id])[0]
+
+
+def deliveries_attempt(*, delivery_ids: Sequence[int]) -> list[str]:
+    """`delivery_attempt` for several deliveries in turn (a bulk job hands its items to the
+    workers this way); returns each one's result in order.
+
+    Each delivery is still claimed, sent and recorded on its own, with the same guarantees. What
+    is shared: the rows and their targets are loaded in one query, the "behind a parked delivery"
+    check is one query per call, and the replay jobs concerned are checked for completion once,
+    at the end. A target's circuit state is re-read after an answer that may have changed it, so
+    a batch stops sending to a target whose circuit opened under it.
+    """
+    loaded = Delivery.objects.select_related("target", "event").in_bulk([int(pk) for pk in delivery_ids])
+    live = [delivery for delivery in loaded.values() if delivery.status in LIVE]
+    first_parked = _first_parked(target_ids={delivery.target_id for delivery in live})
+    targets: dict[int, Target] = {}
+    finished_jobs: set[int] = set()
+    results = []
+    for delivery_id in delivery_ids:
+        delivery = loaded.get(int(delivery_id))
+        if delivery is None or delivery.status not in LIVE:
+            results.append("skipped")
+            continue
+        # One Target object per target, so a circuit change seen by one delivery holds for the next.
+        delivery.target = targets.setdefault(delivery.target_id, delivery.target)
+        parked_before = first_parked.get(delivery.target_id, delivery.pk) < delivery.pk
+        result = _attempt(delivery, parked_before=parked_before)
+        if delivery.job_id and result in ("delivered", "dead_lettered"):
+            finished_jobs.add(delivery.job_id)
+        results.append(result)
+    if finished_jobs:
+        from integrations.delivery.services.jobs import replay_job_finish_if_done
+
+        for job_id in sorted(finished_jobs):
+            transaction.on_commit(partial(replay_job_finish_if_done, job_id=job_id))
+    return results
+
+
+def _attempt(delivery: Delivery, *, parked_before: bool) -> str:
     now = timezone.now()
-    delivery = Delivery.objects.select_related("target", "event").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status not in LIVE:
-        return "skipped"
     target = delivery.target
     # The lease outlives the HTTP timeout by a margin (time to record the answer).
     lease = now + timedelta(seconds=target.timeout_seconds + settings.CONTROLTOWER_DELIVERY_LEASE_MARGIN)
     claimed = (
-        Delivery.objects.filter(pk=delivery_id, status__in=LIVE, next_attempt_at__lte=now + EARLY)
+        Delivery.objects.filter(pk=delivery.pk, status__in=LIVE, next_attempt_at__lte=now + EARLY)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(lease_until=lease)
     )
     if not claimed:
         return "skipped"
-    if target.paused or not target.active or _behind_paused(delivery):
+    if target.paused or not target.active or parked_before:
         _release(delivery, lease, status=Delivery.Status.PAUSED)
         return "paused"
     gate = circuit_gate(target=target, now=now)
@@ -70,13 +111,19 @@ def delivery_attempt(*, delivery_id: int) -> str:
         return _postpone(delivery, lease, until=now + timedelta(seconds=wait))
     attempt = _attempt_begin(delivery, started=now)
     outcome = delivery_post(delivery=delivery, target=target)
-    return _record(delivery, target, outcome, lease=lease, attempt=attempt)
+    result = _record(delivery, target, outcome, lease=lease, attempt=attempt)
+    if gate.probe or not outcome.delivered or target.consecutive_failures:
+        target.refresh_from_db(fields=CIRCUIT_FIELDS)
+    return result
 
 
 def _attempt_begin(delivery: Delivery, *, started: datetime) -> DeliveryAttempt:
     """Write the attempt before sending: if this worker dies mid-send, the log still shows an
     attempt was made (marked interrupted by the next one) — the target may have acted on it."""
-    DeliveryAttempt.objects.filter(delivery=delivery, outcome=SENDING).update(outcome=INTERRUPTED)
+    if delivery.lease_until is not None:
+        # Loaded with a lease, claimed because it expired: its holder may have died mid-send.
+        # (Every attempt that ends normally clears the lease, so otherwise none is "sending".)
+        DeliveryAttempt.objects.filter(delivery=delivery, outcome=SENDING).update(outcome=INTERRUPTED)
     return DeliveryAttempt.objects.create(
         delivery=delivery,
         number=delivery.attempts_total + 1,
@@ -87,11 +134,17 @@ def _attempt_begin(delivery: Delivery, *, started: datetime) -> DeliveryAttempt:
     )
 
 
-def _behind_paused(delivery: Delivery) -> bool:
-    """Deliveries parked by a pause drain in order: a newer one waits behind them."""
-    return Delivery.objects.filter(
-        target_id=delivery.target_id, status=Delivery.Status.PAUSED, id__lt=delivery.pk
-    ).exists()
+def _first_parked(*, target_ids: set[int]) -> dict[int, int]:
+    """Per target, its oldest parked delivery: parked deliveries drain in order, so a newer
+    delivery to the same target waits behind them."""
+    if not target_ids:
+        return {}
+    rows = (
+        Delivery.objects.filter(target_id__in=target_ids, status=Delivery.Status.PAUSED)
+        .values("target_id")
+        .annotate(first=Min("id"))
+    )
+    return {row["target_id"]: row["first"] for row in rows}
 
 
 def _release(delivery: Delivery, lease: datetime, **fields) -> None:
@@ -163,7 +216,12 @@ def _record(
         )
         ours = Delivery.objects.filter(pk=delivery.pk, lease_until=lease).update(**fields)
         if ours and delivery.job_id and result in ("delivered", "dead_lettered"):
-            _job_item_finish(delivery, delivered=result == "delivered", now=now)
+            ReplayItem.objects.filter(
+                job_id=delivery.job_id, delivery_id=delivery.pk, outcome=ReplayItem.Outcome.PENDING
+            ).update(
+                outcome=ReplayItem.Outcome.DELIVERED if result == "delivered" else ReplayItem.Outcome.FAILED,
+                finished_at=now,
+            )
         if ours and result == "dead_lettered":
             transaction.on_commit(
                 lambda: delivery_dead_lettered.send(sender=Delivery, delivery_id=delivery.pk)
@@ -172,16 +230,6 @@ def _record(
     if result == "retrying":
         _publish_later(delivery.pk, fields["next_attempt_at"])
     return result
-
-
-def _job_item_finish(delivery: Delivery, *, delivered: bool, now: datetime) -> None:
-    outcome = ReplayItem.Outcome.DELIVERED if delivered else ReplayItem.Outcome.FAILED
-    ReplayItem.objects.filter(
-        job_id=delivery.job_id, delivery_id=delivery.pk, outcome=ReplayItem.Outcome.PENDING
-    ).update(outcome=outcome, finished_at=now)
-    from integrations.delivery.services.jobs import replay_job_finish_if_done
-
-    transaction.on_commit(lambda: replay_job_finish_if_done(job_id=delivery.job_id))
 
 
 def _publish_later(delivery_id: int, due: datetime) -> None:

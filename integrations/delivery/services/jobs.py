@@ -26,6 +26,10 @@ from integrations.delivery.selectors import DeliveryQuery, QueryError, replay_ca
 logger = logging.getLogger(__name__)
 
 CHUNK = 500
+# Deliveries per `deliver_batch` task: a bulk job's per-task overhead (broker round trips, the
+# prefork hand-off, a query or two) is shared by this many, while a batch still ends within a
+# few seconds at a healthy target's pace, so cancel and pause take effect soon.
+BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def _publish_run(job_id: int) -> None:
 def replay_jobs_sweep(*, stale_after: timedelta) -> int:
     """Re-queue jobs whose runner never started or stopped handing items over (broker down
     when the job was created, a worker killed): queued ones, and running or cancelling ones
-    with items not yet handed over, older than `stale_after`. Returns how many."""
+    with items not yet handed over, older than `stale_after`; finish those whose items all
+    finished. Returns how many were re-queued."""
     cutoff = timezone.now() - stale_after
     waiting = ReplayItem.objects.filter(
         job=OuterRef("pk"), enqueued=False, outcome=ReplayItem.Outcome.PENDING
@@ -127,6 +132,13 @@ def replay_jobs_sweep(*, stale_after: timedelta) -> int:
     ids = list(stuck[:100])
     for job_id in ids:
         _publish_run(job_id)
+    # Every item finished but the job did not (its last worker died before the check).
+    pending = ReplayItem.objects.filter(job=OuterRef("pk"), outcome=ReplayItem.Outcome.PENDING)
+    unfinished = ReplayJob.objects.filter(
+        state__in=(ReplayJob.State.RUNNING, ReplayJob.State.CANCELLING), started_at__lt=cutoff
+    ).filter(~Exists(pending), Exists(ReplayItem.objects.filter(job=OuterRef("pk"))))
+    for job_id in unfinished.values_list("id", flat=True)[:100]:
+        replay_job_finish_if_done(job_id=job_id)
     return len(ids)
 
 
@@ -238,11 +250,12 @@ def _hand_over_chunk(job: ReplayJob) -> bool:
         ReplayItem.objects.filter(id__in=[i for i, d in chunk if d not in live]).update(
             outcome=ReplayItem.Outcome.CANCELLED, finished_at=now
         )
-    from integrations.delivery.tasks import deliver
+    from integrations.delivery.tasks import deliver_batch
 
     queue = settings.CELERY_QUEUES["delivery"]
-    for delivery_id in sorted(live):
-        deliver.apply_async(kwargs={"delivery_id": delivery_id}, queue=queue)
+    ordered = sorted(live)
+    for start in range(0, len(ordered), BATCH):
+        deliver_batch.apply_async(kwargs={"delivery_ids": ordered[start : start + BATCH]}, queue=queue)
     return True
 
 

@@ -1,0 +1,125 @@
+"""A bulk job's deliveries go out in batches (`deliveries_attempt`, the `deliver_batch` task):
+each delivery keeps the guarantees of a single attempt — the circuit, parked deliveries, the
+job's completion — over real HTTP to a sandbox receiver; and workers keep their database
+connection from task to task."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, ReplayJob
+from integrations.delivery.selectors import DeliveryQuery
+from integrations.delivery.services.delivering import deliveries_attempt, delivery_attempt
+from integrations.delivery.services.jobs import replay_jobs_sweep, replay_start
+from integrations.delivery.services.pausing import target_drain, target_pause, target_resume
+from integrations.sandbox.selectors import sandbox_receipts_in_arrival_order
+from integrations.sandbox.services import sandbox_receiver_upsert
+from tests.conftest import start_celery_worker, wait_for
+from tests.factories import po_released, post_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _deliveries(client, network, target, subscribe, count: int, prefix: str) -> list[int]:
+    subscribe(target, "purchase_order.released")
+    for n in range(count):
+        post_events(client, network["erp"], po_released(po=f"4520{n:06d}", event_id=f"evt-{prefix}-{n}"))
+    return list(Delivery.objects.filter(target=target).order_by("id").values_list("id", flat=True))
+
+
+def test_a_batch_stops_sending_once_the_targets_circuit_opens(
+    client, network, asgi_server, make_target, subscribe
+):
+    sandbox_receiver_upsert(code="erp", error_rate=1.0, error_status=503)
+    target = make_target(
+        "erp-post", url=f"{asgi_server}/sandbox/erp/", circuit_threshold=2, circuit_probe_seconds=60
+    )
+    ids = _deliveries(client, network, target, subscribe, 5, "circuit")
+
+    assert deliveries_attempt(delivery_ids=ids) == ["retrying", "retrying", "postponed", "postponed", "postponed"]
+    target.refresh_from_db()
+    assert target.circuit == "open"
+    # Two requests reached the failing target; the other three were held back without an attempt.
+    assert DeliveryAttempt.objects.count() == 2
+    held = Delivery.objects.filter(pk__in=ids[2:])
+    assert {d.attempts_total for d in held} == {0} and {d.status for d in held} == {"pending"}
+    assert all(d.next_attempt_at >= target.circuit_opened_at for d in held)
+
+
+def test_a_batch_parks_deliveries_behind_a_parked_one_and_the_drain_sends_all_in_order(
+    client, network, operator, asgi_server, make_target, subscribe
+):
+    sandbox_receiver_upsert(code="erp", error_rate=0.0)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/")
+    first, *later = _deliveries(client, network, target, subscribe, 4, "parked")
+
+    target_pause(target=target, user=operator, reason="ERP maintenance window")
+    assert delivery_attempt(delivery_id=first) == "paused"
+    target_resume(target=target, user=operator)
+    # Resumed, but the older delivery has not drained yet: the newer ones wait behind it.
+    assert deliveries_attempt(delivery_ids=later) == ["paused", "paused", "paused"]
+    assert not sandbox_receipts_in_arrival_order(receiver="erp").exists()
+
+    done, more = target_drain(target_id=target.pk)
+    assert (done, more) == (4, False)
+    received = [r.idempotency_key for r in sandbox_receipts_in_arrival_order(receiver="erp")]
+    expected = [Delivery.objects.get(pk=pk).idempotency_key for pk in [first, *later]]
+    assert received == expected
+
+
+def test_a_job_whose_items_all_finished_is_completed_by_the_sweeper(
+    client, network, operator, asgi_server, make_target, subscribe
+):
+    sandbox_receiver_upsert(code="erp", error_rate=1.0, error_status=400)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/")
+    ids = _deliveries(client, network, target, subscribe, 3, "finish")
+    assert deliveries_attempt(delivery_ids=ids) == ["dead_lettered"] * 3
+    job = replay_start(kind="retry", query=DeliveryQuery(target="erp-post"), reason="ERP fixed", user=operator)
+    # The worker recorded every item, then died before it could check whether the job was done.
+    ReplayJob.objects.filter(pk=job.pk).update(state="running", started_at=timezone.now())
+    ReplayItem.objects.bulk_create(
+        [ReplayItem(job=job, delivery_id=pk, enqueued=True, outcome="delivered") for pk in ids]
+    )
+
+    replay_jobs_sweep(stale_after=timezone.timedelta(0))
+    job.refresh_from_db()
+    assert job.state == "done" and job.finished_at is not None
+
+
+@pytest.mark.worker
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="reads PostgreSQL's pg_stat_activity")
+def test_a_worker_keeps_its_database_connection_from_task_to_task(
+    client, network, asgi_server, make_target, subscribe, tmp_path
+):
+    sandbox_receiver_upsert(code="erp", error_rate=1.0, error_status=400)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/")
+    # The production default (the suite's processes otherwise close connections at once).
+    worker = start_celery_worker(tmp_path, name="reuse", DATABASE_CONN_MAX_AGE="60")
+    try:
+        ids = _deliveries(client, network, target, subscribe, 6, "conn")
+        wait_for(
+            lambda: Delivery.objects.filter(status="dead_lettered").count() == 6,
+            timeout=60,
+            what=f"six tasks\n{worker.output()}",
+        )
+        sessions = _worker_sessions_older_than_the_first_attempt()
+    finally:
+        worker.stop()
+    # Six `deliver` tasks ran; the session that served the first is still the worker's.
+    assert sessions == 1
+    assert len(ids) == 6
+
+
+def _worker_sessions_older_than_the_first_attempt() -> int:
+    first_started = DeliveryAttempt.objects.order_by("started_at").first().started_at
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'controltower-worker' AND backend_start < %s",
+            [first_started],
+        )
+        [(sessions,)] = cursor.fetchall()
+    return sessions
