@@ -86,7 +86,9 @@ def test_wrong_password_is_refused(page, asgi_server, viewer):
     assert "/accounts/login/" in page.url
 
 
-def test_the_live_badge_says_when_the_page_stops_receiving_updates(page, transactional_db, tmp_path, make_user, plants):
+def test_the_live_badge_says_when_the_page_stops_receiving_updates(
+    page, transactional_db, tmp_path, make_user, plants
+):
     make_user("wanda", Role.VIEWER, everything=False, plants=[plants["north"]])
     server, base_url = start_asgi_server(tmp_path)
     try:

@@ -38,7 +38,13 @@ def test_a_batch_stops_sending_once_the_targets_circuit_opens(
     )
     ids = _deliveries(client, network, target, subscribe, 5, "circuit")
 
-    assert deliveries_attempt(delivery_ids=ids) == ["retrying", "retrying", "postponed", "postponed", "postponed"]
+    assert deliveries_attempt(delivery_ids=ids) == [
+        "retrying",
+        "retrying",
+        "postponed",
+        "postponed",
+        "postponed",
+    ]
     target.refresh_from_db()
     assert target.circuit == "open"
     # Two requests reached the failing target; the other three were held back without an attempt.
@@ -76,7 +82,9 @@ def test_a_job_whose_items_all_finished_is_completed_by_the_sweeper(
     target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/")
     ids = _deliveries(client, network, target, subscribe, 3, "finish")
     assert deliveries_attempt(delivery_ids=ids) == ["dead_lettered"] * 3
-    job = replay_start(kind="retry", query=DeliveryQuery(target="erp-post"), reason="ERP fixed", user=operator)
+    job = replay_start(
+        kind="retry", query=DeliveryQuery(target="erp-post"), reason="ERP fixed", user=operator
+    )
     # The worker recorded every item, then died before it could check whether the job was done.
     ReplayJob.objects.filter(pk=job.pk).update(state="running", started_at=timezone.now())
     ReplayItem.objects.bulk_create(
