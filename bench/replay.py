@@ -24,7 +24,7 @@ Each run:
    each received once (run-once semantics through the whole path).
 Prints each run's figures with the CPU each party spent per delivery and PostgreSQL's
 sessions and transactions per delivery, then the medians and the ratio measured / baseline
-against the target (≥ 0.5). --profile M then profiles M in-process `delivery_attempt` calls.
+against the target (≥ 0.5). --profile M then profiles M deliveries in process (bench/replay_profile.py).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=0,
         metavar="M",
-        help="after the runs, profile M in-process delivery_attempt calls (queries, cProfile)",
+        help="after the runs, profile M deliveries in process, one by one and in batches (queries, cProfile)",
     )
     parser.add_argument(
         "--stall", type=float, default=120.0, help="give up when nothing finishes for this long"

@@ -28,11 +28,17 @@ from integrations.signals import delivery_dead_lettered
 logger = logging.getLogger(__name__)
 
 LIVE = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+# The same set, spelled as "none of the others" for updates by primary key: a `status IN LIVE`
+# condition lets PostgreSQL pick the partial index of live deliveries instead of the primary key
+# when its statistics still say that index is tiny (right after a bulk retry made 20,000 rows
+# live), and each claim then walks every live row: quadratic in the size of the job.
+NOT_LIVE = tuple(sorted(set(Delivery.Status.values) - set(LIVE)))
 # A task may arrive this much before its countdown ends (clock skew between processes).
 EARLY = timedelta(seconds=0.5)
 # `DeliveryAttempt.outcome` while the request is out, and after its worker died.
 SENDING = "sending"
 INTERRUPTED = "interrupted"
+FINISHED_ITEM_OUTCOMES = tuple(sorted(set(ReplayItem.Outcome.values) - {ReplayItem.Outcome.PENDING}))
 # What `circuit_gate` and `circuit_record` read from a target, re-read when it may have changed.
 CIRCUIT_FIELDS = ("circuit", "circuit_opened_at", "consecutive_failures")
 # Retries due within this many seconds get a countdown task; later ones are left to the sweeper.
@@ -94,7 +100,8 @@ def _attempt(delivery: Delivery, *, parked_before: bool) -> str:
     # The lease outlives the HTTP timeout by a margin (time to record the answer).
     lease = now + timedelta(seconds=target.timeout_seconds + settings.CONTROLTOWER_DELIVERY_LEASE_MARGIN)
     claimed = (
-        Delivery.objects.filter(pk=delivery.pk, status__in=LIVE, next_attempt_at__lte=now + EARLY)
+        Delivery.objects.filter(pk=delivery.pk, next_attempt_at__lte=now + EARLY)
+        .exclude(status__in=NOT_LIVE)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(lease_until=lease)
     )
@@ -216,8 +223,10 @@ def _record(
         )
         ours = Delivery.objects.filter(pk=delivery.pk, lease_until=lease).update(**fields)
         if ours and delivery.job_id and result in ("delivered", "dead_lettered"):
-            ReplayItem.objects.filter(
-                job_id=delivery.job_id, delivery_id=delivery.pk, outcome=ReplayItem.Outcome.PENDING
+            # "Not finished" rather than `outcome=pending`: the latter lets PostgreSQL walk the
+            # job's pending items by the outcome index instead of the (job, delivery) key.
+            ReplayItem.objects.filter(job_id=delivery.job_id, delivery_id=delivery.pk).exclude(
+                outcome__in=FINISHED_ITEM_OUTCOMES
             ).update(
                 outcome=ReplayItem.Outcome.DELIVERED if result == "delivered" else ReplayItem.Outcome.FAILED,
                 finished_at=now,
