@@ -56,7 +56,11 @@ def _name_database_sessions(**_: object) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**_: object) -> None:
+def _close_old_connections(task=None, **_: object) -> None:
+    # Not for a task run in the caller's process (`apply`, eager mode): those are the caller's
+    # connections, possibly inside its transaction.
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()
