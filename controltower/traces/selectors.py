@@ -104,18 +104,22 @@ class MessageHops:
         return last if last in {"delivered", "failed"} else "in flight"
 
 
-def trace_hops(*, trace: Trace, limit: int = 500) -> list[MessageHops]:
+def trace_hops(*, trace: Trace, limit: int = 500, message_ids: list[str] | None = None) -> list[MessageHops]:
     """Middleware telemetry about the trace, grouped by message, in order of the first hop.
 
     A hop belongs to the trace when it names the trace's objects (it is a member) or when its
     `message_id` is the id of one of the trace's events (the middleware carried that event),
     whichever arrived first. At most `limit` hops are read: the newest are dropped first.
+    With `message_ids` (the events of one timeline page), only the hops that carried those.
     """
     members = TraceEvent.objects.filter(trace=trace).values("event_id")
-    carried_ids = Event.objects.filter(id__in=members).exclude(type=TELEMETRY).values("event_id")
-    by_message = EventIdentifier.objects.filter(kind="message", value__in=carried_ids).values("event_id")
-    # Two indexed id sets, united: an OR of the two subqueries makes PostgreSQL scan every event.
-    hop_ids = members.union(by_message)
+    if message_ids is not None:
+        hop_ids = EventIdentifier.objects.filter(kind="message", value__in=message_ids).values("event_id")
+    else:
+        carried_ids = Event.objects.filter(id__in=members).exclude(type=TELEMETRY).values("event_id")
+        by_message = EventIdentifier.objects.filter(kind="message", value__in=carried_ids).values("event_id")
+        # Two indexed id sets, united: an OR of the two subqueries makes PostgreSQL scan every event.
+        hop_ids = members.union(by_message)
     hops = (
         Event.objects.filter(id__in=hop_ids, type=TELEMETRY)
         .annotate(at=Coalesce("event_time", "received_at"))
@@ -131,14 +135,17 @@ def trace_hops(*, trace: Trace, limit: int = 500) -> list[MessageHops]:
     return list(grouped.values())
 
 
-def trace_rejected_messages(*, trace: Trace, access: Access, limit: int = 50) -> QuerySet[RejectedMessage]:
+def trace_rejected_messages(
+    *, trace: Trace, access: Access, limit: int = 50, object_keys: list[tuple[str, str]] | None = None
+) -> QuerySet[RejectedMessage]:
     """Refused messages (visible to `access`) that name one of the trace's objects, newest
-    first: matched by the normalised key or by any spelling the trace's own events used."""
+    first: matched by the normalised key or by any spelling the trace's own events used.
+    `object_keys`: the trace's `trace_object_keys`, when the caller has read them already."""
     members = TraceEvent.objects.filter(trace=trace).values("event_id")
     values: dict[str, set[str]] = defaultdict(set)
-    named = EventObject.objects.filter(event_id__in=members).values_list("object__kind", "object__key")
+    named = trace_object_keys(trace=trace) if object_keys is None else object_keys
     spelled = EventIdentifier.objects.filter(event_id__in=members, kind__in=CORRELATING_KINDS)
-    for kind, value in [*named.distinct(), *spelled.values_list("kind", "value").distinct()]:
+    for kind, value in [*named, *spelled.values_list("kind", "value").distinct()]:
         values[kind].add(value)
     if not values:
         return RejectedMessage.objects.none()
@@ -208,17 +215,22 @@ def traces_search(*, query: str, access: Access) -> QuerySet[Trace]:
     return visible.filter(pk__in=per_kind[0].union(*per_kind[1:]))
 
 
-def trace_objects(*, trace: Trace) -> dict[str, list[str]]:
-    """The business objects the trace's events name, by kind (the trace's object graph)."""
+def trace_object_keys(*, trace: Trace) -> list[tuple[str, str]]:
+    """(kind, key) of every business object the trace's events name, sorted, each once."""
     members = TraceEvent.objects.filter(trace=trace).values("event_id")
-    rows = (
+    return list(
         EventObject.objects.filter(event_id__in=members)
         .values_list("object__kind", "object__key")
         .distinct()
         .order_by("object__kind", "object__key")
     )
+
+
+def trace_objects(*, trace: Trace, object_keys: list[tuple[str, str]] | None = None) -> dict[str, list[str]]:
+    """The business objects the trace's events name, by kind (the trace's object graph).
+    `object_keys`: the trace's `trace_object_keys`, when the caller has read them already."""
     graph: dict[str, list[str]] = {}
-    for kind, key in rows:
+    for kind, key in trace_object_keys(trace=trace) if object_keys is None else object_keys:
         if (
             kind == "po_line"
             and trace.root.kind == "purchase_order"

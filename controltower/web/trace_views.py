@@ -67,7 +67,12 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
     found = get_object_or_404(selectors.traces_visible(access=access), pk=pk)
     events = selectors.trace_events(trace=found, telemetry=False)
     page = Paginator(events, TIMELINE_PAGE).get_page(request.GET.get("page"))
-    hops = selectors.trace_hops(trace=found)
+    template = page_or_partial(request, "web/trace.html", "timeline")
+    whole_page = "#" not in template  # the timeline's later pages swap only the timeline
+    # The whole page lists every hop of the trace; a timeline page needs only its events' hops.
+    hops = selectors.trace_hops(
+        trace=found, message_ids=None if whole_page else [event.event_id for event in page]
+    )
     hops_by_message = {message.message_id: message for message in hops}
     payloads = access.can(Capability.VIEW_PAYLOADS)
     timeline = [
@@ -85,13 +90,15 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
         "timeline": timeline,
         "payloads": payloads,
     }
-    template = page_or_partial(request, "web/trace.html", "timeline")
-    if "#" not in template:  # the timeline's later pages swap only the timeline
+    if whole_page:
+        object_keys = selectors.trace_object_keys(trace=found)
         context |= {
-            "objects": selectors.trace_objects(trace=found),
+            "objects": selectors.trace_objects(trace=found, object_keys=object_keys),
             "milestones": found.milestones.order_by("position"),
             "hops": hops,
-            "rejected": selectors.trace_rejected_messages(trace=found, access=access),
+            "rejected": selectors.trace_rejected_messages(
+                trace=found, access=access, object_keys=object_keys
+            ),
             "deliveries": trace_deliveries(trace=found, access=access),
             "deliveries_limit": TRACE_DELIVERIES,
         }

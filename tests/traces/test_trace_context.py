@@ -65,6 +65,21 @@ def test_hops_join_the_trace_by_message_id_without_business_identifiers(client, 
     assert "integration.telemetry" not in {e["type"] for e in detail["events"]}
 
 
+def test_a_timeline_page_swapped_in_by_htmx_marks_its_events_hops(client, viewer, traces, middleware):
+    carried = _confirmation_id()
+    error = {"code": "HTTP-503", "message": "ERP unavailable", "retryable": True}
+    failed = _hop(carried, "ordrsp.egress", "failed", "2026-11-27T07:01:00Z", retry_count=0, error=error)
+    delivered = _hop(carried, "ordrsp.egress", "delivered", "2026-11-27T07:03:00Z", retry_count=1)
+    correlate_events(event_ids=ingest(middleware, failed, delivered))
+
+    client.force_login(viewer)
+    partial = client.get(
+        f"/traces/{traces[PO_A].pk}/?page=1", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert 'id="trace-timeline"' in partial and 'id="trace-hops"' not in partial  # the timeline only
+    assert "delivered after 1 failure" in partial  # read for this page's events alone
+
+
 def test_hops_naming_the_po_join_even_when_the_carried_event_never_arrived(
     client, viewer, traces, middleware
 ):
