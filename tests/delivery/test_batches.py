@@ -54,6 +54,20 @@ def test_a_batch_stops_sending_once_the_targets_circuit_opens(
     assert all(d.next_attempt_at >= target.circuit_opened_at for d in held)
 
 
+def test_a_delivery_attempted_since_the_batch_loaded_it_is_not_sent_again(
+    client, network, asgi_server, make_target, subscribe
+):
+    sandbox_receiver_upsert(code="erp", error_rate=1.0, error_status=503)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/", backoff_seconds=0.05, max_attempts=5)
+    [pk] = _deliveries(client, network, target, subscribe, 1, "stale")
+    # The second turn holds the row as loaded before the first: it stands for another worker
+    # having attempted the delivery meanwhile. Its retry is due at once, so only the row's
+    # changed attempt count stops a second send.
+    assert deliveries_attempt(delivery_ids=[pk, pk]) == ["retrying", "skipped"]
+    assert DeliveryAttempt.objects.filter(delivery_id=pk).count() == 1
+    assert Delivery.objects.get(pk=pk).attempts_total == 1
+
+
 def test_a_batch_parks_deliveries_behind_a_parked_one_and_the_drain_sends_all_in_order(
     client, network, operator, asgi_server, make_target, subscribe
 ):

@@ -1,9 +1,10 @@
 """One delivery attempt, from claiming the row to recording what the target answered.
 
-`delivery_attempt` is what the `deliver` task runs (`deliveries_attempt` for a bulk job's batch). It is safe to run for the same delivery any
-number of times, concurrently, or after a worker died mid-way: a lease on the row lets one
-worker at a time send, and the target sees the same `Idempotency-Key` on every send, so at
-worst a target gets a duplicate it recognises — never a lost or double effect.
+`delivery_attempt` is what the `deliver` task runs (`deliveries_attempt`, a bulk job's batch).
+It is safe to run for the same delivery any number of times, concurrently, or after a worker
+died mid-way: a lease on the row lets one worker at a time send, and the target sees the same
+`Idempotency-Key` on every send, so at worst a target gets a duplicate it recognises — never a
+lost or double effect.
 """
 
 from __future__ import annotations
@@ -99,10 +100,21 @@ def _attempt(delivery: Delivery, *, parked_before: bool) -> str:
     target = delivery.target
     # The lease outlives the HTTP timeout by a margin (time to record the answer).
     lease = now + timedelta(seconds=target.timeout_seconds + settings.CONTROLTOWER_DELIVERY_LEASE_MARGIN)
+    # Claimed only if the row is as loaded (a batch loads its rows before their turn): another
+    # worker that attempted or leased it since did so with its own counts and its own lease.
+    as_loaded = (
+        Q(lease_until__isnull=True)
+        if delivery.lease_until is None
+        else Q(lease_until=delivery.lease_until, lease_until__lt=now)
+    )
     claimed = (
-        Delivery.objects.filter(pk=delivery.pk, next_attempt_at__lte=now + EARLY)
+        Delivery.objects.filter(
+            as_loaded,
+            pk=delivery.pk,
+            attempts_total=delivery.attempts_total,
+            next_attempt_at__lte=now + EARLY,
+        )
         .exclude(status__in=NOT_LIVE)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(lease_until=lease)
     )
     if not claimed:
