@@ -1,8 +1,8 @@
 """Celery tasks of the delivery app: thin and idempotent; each loads by id and calls one service.
 
-Queues: `deliver`, `deliver_batch`, `dispatch`, `sweep` and `drain` on the delivery queue; `replay_run` and
-`replay_verify` on the replay queue (a bulk job never waits behind live traffic, and live
-traffic never waits behind its bookkeeping); `resubmit` on the ingest queue.
+Queues: `deliver`, `deliver_batch`, `dispatch`, `sweep` and `drain` on the delivery queue;
+`replay_run` and `replay_verify` on the replay queue (a bulk job never waits behind live
+traffic, and live traffic never waits behind its bookkeeping); `resubmit` on the ingest queue.
 """
 
 from __future__ import annotations
@@ -31,8 +31,15 @@ def deliver(delivery_id: int) -> str:
 @shared_task(name="integrations.delivery.deliver_batch", ignore_result=True, **_DB_RETRY)
 def deliver_batch(delivery_ids: list[int]) -> list[str]:
     """One attempt of each of several deliveries, in turn (a bulk job's batch; see
-    `deliveries_attempt`): a duplicate task, or a redelivered one, skips what is done."""
-    return deliveries_attempt(delivery_ids=[int(pk) for pk in delivery_ids])
+    `deliveries_attempt`): a duplicate task, or a redelivered one, skips what is done. What a
+    slow target leaves no time for within the soft time limit goes on in a new task."""
+    ids = [int(pk) for pk in delivery_ids]
+    # Half the soft limit: room for recording the last answer and for the rows' queries.
+    results = deliveries_attempt(delivery_ids=ids, seconds=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+    rest = [pk for pk, result in zip(ids, results, strict=True) if result == "deferred"]
+    if rest:
+        deliver_batch.apply_async(kwargs={"delivery_ids": rest}, queue=settings.CELERY_QUEUES["delivery"])
+    return results
 
 
 @shared_task(name="integrations.delivery.dispatch", ignore_result=True, **_DB_RETRY)

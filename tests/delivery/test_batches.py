@@ -68,6 +68,20 @@ def test_a_delivery_attempted_since_the_batch_loaded_it_is_not_sent_again(
     assert Delivery.objects.get(pk=pk).attempts_total == 1
 
 
+def test_a_batch_leaves_what_a_slow_target_gives_it_no_time_for(
+    client, network, asgi_server, make_target, subscribe
+):
+    sandbox_receiver_upsert(code="erp", error_rate=0.0, latency_ms=500)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/", timeout_seconds=1.0)
+    ids = _deliveries(client, network, target, subscribe, 3, "slow")
+    # 1.2 s: the first attempt (~0.5 s) leaves too little for another one that may take 1 s.
+    assert deliveries_attempt(delivery_ids=ids, seconds=1.2) == ["delivered", "deferred", "deferred"]
+    assert set(Delivery.objects.filter(pk__in=ids[1:]).values_list("status", "attempts_total")) == {
+        ("pending", 0)
+    }
+    assert deliveries_attempt(delivery_ids=ids[1:]) == ["delivered", "delivered"]  # handed on, they go
+
+
 def test_a_batch_parks_deliveries_behind_a_parked_one_and_the_drain_sends_all_in_order(
     client, network, operator, asgi_server, make_target, subscribe
 ):

@@ -10,6 +10,7 @@ lost or double effect.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -59,7 +60,7 @@ def delivery_attempt(*, delivery_id: int) -> str:
     return deliveries_attempt(delivery_ids=[delivery_id])[0]
 
 
-def deliveries_attempt(*, delivery_ids: Sequence[int]) -> list[str]:
+def deliveries_attempt(*, delivery_ids: Sequence[int], seconds: float | None = None) -> list[str]:
     """`delivery_attempt` for several deliveries in turn (a bulk job hands its items to the
     workers this way); returns each one's result in order.
 
@@ -68,7 +69,12 @@ def deliveries_attempt(*, delivery_ids: Sequence[int]) -> list[str]:
     check is one query per call, and the replay jobs concerned are checked for completion once,
     at the end. A target's circuit state is re-read after an answer that may have changed it, so
     a batch stops sending to a target whose circuit opened under it.
+
+    With `seconds`, no attempt after the first starts if its target's timeout could carry it past
+    that many seconds from the call (a slow target must not run a batch into the task's time
+    limit): those deliveries are left untouched and reported `deferred`, for the caller to hand on.
     """
+    ends_at = None if seconds is None else time.monotonic() + seconds
     loaded = Delivery.objects.select_related("target", "event").in_bulk([int(pk) for pk in delivery_ids])
     live = [delivery for delivery in loaded.values() if delivery.status in LIVE]
     first_parked = _first_parked(target_ids={delivery.target_id for delivery in live})
@@ -79,6 +85,9 @@ def deliveries_attempt(*, delivery_ids: Sequence[int]) -> list[str]:
         delivery = loaded.get(int(delivery_id))
         if delivery is None or delivery.status not in LIVE:
             results.append("skipped")
+            continue
+        if ends_at is not None and results and time.monotonic() + delivery.target.timeout_seconds > ends_at:
+            results.append("deferred")
             continue
         # One Target object per target, so a circuit change seen by one delivery holds for the next.
         delivery.target = targets.setdefault(delivery.target_id, delivery.target)
