@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, ReplayJob
 from integrations.delivery.selectors import DeliveryQuery
-from integrations.delivery.services.delivering import deliveries_attempt, delivery_attempt
+from integrations.delivery.services.delivering import IN_FLIGHT, deliveries_attempt, delivery_attempt
 from integrations.delivery.services.jobs import replay_jobs_sweep, replay_start
 from integrations.delivery.services.pausing import target_drain, target_pause, target_resume
 from integrations.sandbox.selectors import sandbox_receipts_in_arrival_order
@@ -36,20 +36,14 @@ def test_a_batch_stops_sending_once_the_targets_circuit_opens(
     target = make_target(
         "erp-post", url=f"{asgi_server}/sandbox/erp/", circuit_threshold=2, circuit_probe_seconds=60
     )
-    ids = _deliveries(client, network, target, subscribe, 5, "circuit")
+    ids = _deliveries(client, network, target, subscribe, IN_FLIGHT + 3, "circuit")
 
-    assert deliveries_attempt(delivery_ids=ids) == [
-        "retrying",
-        "retrying",
-        "postponed",
-        "postponed",
-        "postponed",
-    ]
+    # The first group is out at once; after its answers the circuit is open for the rest.
+    assert deliveries_attempt(delivery_ids=ids) == ["retrying"] * IN_FLIGHT + ["postponed"] * 3
     target.refresh_from_db()
     assert target.circuit == "open"
-    # Two requests reached the failing target; the other three were held back without an attempt.
-    assert DeliveryAttempt.objects.count() == 2
-    held = Delivery.objects.filter(pk__in=ids[2:])
+    assert DeliveryAttempt.objects.count() == IN_FLIGHT  # the others were held back unsent
+    held = Delivery.objects.filter(pk__in=ids[IN_FLIGHT:])
     assert {d.attempts_total for d in held} == {0} and {d.status for d in held} == {"pending"}
     assert all(d.next_attempt_at >= target.circuit_opened_at for d in held)
 
@@ -73,13 +67,21 @@ def test_a_batch_leaves_what_a_slow_target_gives_it_no_time_for(
 ):
     sandbox_receiver_upsert(code="erp", error_rate=0.0, latency_ms=500)
     target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/", timeout_seconds=1.0)
-    ids = _deliveries(client, network, target, subscribe, 3, "slow")
-    # 1.2 s: the first attempt (~0.5 s) leaves too little for another one that may take 1 s.
-    assert deliveries_attempt(delivery_ids=ids, seconds=1.2) == ["delivered", "deferred", "deferred"]
-    assert set(Delivery.objects.filter(pk__in=ids[1:]).values_list("status", "attempts_total")) == {
+    count = IN_FLIGHT + 2
+    ids = _deliveries(client, network, target, subscribe, count, "slow")
+    # 1.2 s: the first group (~0.5 s, in flight together) leaves too little for another that
+    # may take 1 s.
+    assert deliveries_attempt(delivery_ids=ids, seconds=1.2) == ["delivered"] * IN_FLIGHT + ["deferred"] * 2
+    rest = ids[IN_FLIGHT:]
+    assert set(Delivery.objects.filter(pk__in=rest).values_list("status", "attempts_total")) == {
         ("pending", 0)
     }
-    assert deliveries_attempt(delivery_ids=ids[1:]) == ["delivered", "delivered"]  # handed on, they go
+    assert deliveries_attempt(delivery_ids=rest) == ["delivered", "delivered"]  # handed on, they go
+    receipts = list(sandbox_receipts_in_arrival_order(receiver="erp"))
+    assert len(receipts) == count
+    # The first group was out together: one after another, each would arrive 0.5 s after the last.
+    arrivals = [receipt.first_received_at for receipt in receipts[:IN_FLIGHT]]
+    assert (max(arrivals) - min(arrivals)).total_seconds() < 0.45
 
 
 def test_a_batch_parks_deliveries_behind_a_parked_one_and_the_drain_sends_all_in_order(

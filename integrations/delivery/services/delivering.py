@@ -10,8 +10,11 @@ lost or double effect.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -24,7 +27,7 @@ from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, 
 from integrations.delivery.services.circuit import circuit_gate, circuit_record
 from integrations.delivery.services.policy import Outcome, backoff_delay, gives_up
 from integrations.delivery.services.ratelimit import rate_wait
-from integrations.delivery.services.transport import delivery_post
+from integrations.delivery.services.transport import Request, delivery_request, http_client, request_send
 from integrations.signals import delivery_dead_lettered
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,10 @@ INTERRUPTED = "interrupted"
 FINISHED_ITEM_OUTCOMES = tuple(sorted(set(ReplayItem.Outcome.values) - {ReplayItem.Outcome.PENDING}))
 # What `circuit_gate` and `circuit_record` read from a target, re-read when it may have changed.
 CIRCUIT_FIELDS = ("circuit", "circuit_opened_at", "consecutive_failures")
+# Requests of one batch out at once: a worker process spends most of a delivery waiting on the
+# target, so a few concurrent POSTs keep it busy; few, so that a failing target gets at most this
+# many before its circuit's count catches up.
+IN_FLIGHT = 4
 # Retries due within this many seconds get a countdown task; later ones are left to the sweeper.
 COUNTDOWN_MAX = 120
 
@@ -61,41 +68,56 @@ def delivery_attempt(*, delivery_id: int) -> str:
 
 
 def deliveries_attempt(*, delivery_ids: Sequence[int], seconds: float | None = None) -> list[str]:
-    """`delivery_attempt` for several deliveries in turn (a bulk job hands its items to the
-    workers this way); returns each one's result in order.
+    """`delivery_attempt` for several deliveries (a bulk job hands its items to the workers
+    this way); returns each one's result in the order given.
 
     Each delivery is still claimed, sent and recorded on its own, with the same guarantees. What
     is shared: the rows and their targets are loaded in one query, the "behind a parked delivery"
-    check is one query per call, and the replay jobs concerned are checked for completion once,
-    at the end. A target's circuit state is re-read after an answer that may have changed it, so
-    a batch stops sending to a target whose circuit opened under it.
+    check is one query per call, the replay jobs concerned are checked for completion once at the
+    end, and up to `IN_FLIGHT` requests are out at once (claimed and written down before, recorded
+    after, all on this thread's connection; only the HTTP runs in threads). A target's circuit
+    state is re-read after an answer that may have changed it, so a batch stops sending to a
+    target whose circuit opened under it.
 
-    With `seconds`, no attempt after the first starts if its target's timeout could carry it past
-    that many seconds from the call (a slow target must not run a batch into the task's time
-    limit): those deliveries are left untouched and reported `deferred`, for the caller to hand on.
+    With `seconds`, no group of requests after the first starts if its targets' timeout could carry
+    it past that many seconds from the call (a slow target must not run a batch into the task's
+    time limit): those deliveries are left untouched and reported `deferred`, for the caller to
+    hand on.
     """
     ends_at = None if seconds is None else time.monotonic() + seconds
-    loaded = Delivery.objects.select_related("target", "event").in_bulk([int(pk) for pk in delivery_ids])
-    live = [delivery for delivery in loaded.values() if delivery.status in LIVE]
-    first_parked = _first_parked(target_ids={delivery.target_id for delivery in live})
+    ids = [int(pk) for pk in delivery_ids]
+    loaded = Delivery.objects.select_related("target", "event").in_bulk(ids)
+    live = [position for position, pk in enumerate(ids) if pk in loaded and loaded[pk].status in LIVE]
+    first_parked = _first_parked(target_ids={loaded[ids[position]].target_id for position in live})
     targets: dict[int, Target] = {}
+    results = ["skipped"] * len(ids)
     finished_jobs: set[int] = set()
-    results = []
-    for delivery_id in delivery_ids:
-        delivery = loaded.get(int(delivery_id))
-        if delivery is None or delivery.status not in LIVE:
-            results.append("skipped")
-            continue
-        if ends_at is not None and results and time.monotonic() + delivery.target.timeout_seconds > ends_at:
-            results.append("deferred")
-            continue
-        # One Target object per target, so a circuit change seen by one delivery holds for the next.
-        delivery.target = targets.setdefault(delivery.target_id, delivery.target)
-        parked_before = first_parked.get(delivery.target_id, delivery.pk) < delivery.pk
-        result = _attempt(delivery, parked_before=parked_before)
-        if delivery.job_id and result in ("delivered", "dead_lettered"):
-            finished_jobs.add(delivery.job_id)
-        results.append(result)
+    for start in range(0, len(live), IN_FLIGHT):
+        group = [(position, loaded[ids[position]]) for position in live[start : start + IN_FLIGHT]]
+        longest = max(delivery.target.timeout_seconds for _, delivery in group)
+        if ends_at is not None and start and time.monotonic() + longest > ends_at:
+            for position in live[start:]:
+                results[position] = "deferred"
+            break
+        sends: list[tuple[int, Delivery, _Sending]] = []
+        for position, delivery in group:
+            # One Target object per target, so a circuit change seen by one delivery holds for the next.
+            delivery.target = targets.setdefault(delivery.target_id, delivery.target)
+            parked_before = first_parked.get(delivery.target_id, delivery.pk) < delivery.pk
+            began = _attempt_start(delivery, parked_before=parked_before)
+            if isinstance(began, str):
+                results[position] = began
+            else:
+                sends.append((position, delivery, began))
+        outcomes = _send_all([began.request for _, _, began in sends])
+        for (position, delivery, began), outcome in zip(sends, outcomes, strict=True):
+            target = delivery.target
+            result = _record(delivery, target, outcome, lease=began.lease, attempt=began.attempt)
+            if began.probe or not outcome.delivered or target.consecutive_failures:
+                target.refresh_from_db(fields=CIRCUIT_FIELDS)
+            if delivery.job_id and result in ("delivered", "dead_lettered"):
+                finished_jobs.add(delivery.job_id)
+            results[position] = result
     if finished_jobs:
         from integrations.delivery.services.jobs import replay_job_finish_if_done
 
@@ -104,7 +126,19 @@ def deliveries_attempt(*, delivery_ids: Sequence[int], seconds: float | None = N
     return results
 
 
-def _attempt(delivery: Delivery, *, parked_before: bool) -> str:
+@dataclass(frozen=True)
+class _Sending:
+    """A claimed delivery whose attempt is written down and whose request is built."""
+
+    lease: datetime
+    attempt: DeliveryAttempt
+    request: Request
+    probe: bool
+
+
+def _attempt_start(delivery: Delivery, *, parked_before: bool) -> str | _Sending:
+    """Claim the delivery and write its attempt down; or say why it is not sent now
+    (skipped, paused, postponed)."""
     now = timezone.now()
     target = delivery.target
     # The lease outlives the HTTP timeout by a margin (time to record the answer).
@@ -138,11 +172,31 @@ def _attempt(delivery: Delivery, *, parked_before: bool) -> str:
     if wait:
         return _postpone(delivery, lease, until=now + timedelta(seconds=wait))
     attempt = _attempt_begin(delivery, started=now)
-    outcome = delivery_post(delivery=delivery, target=target)
-    result = _record(delivery, target, outcome, lease=lease, attempt=attempt)
-    if gate.probe or not outcome.delivered or target.consecutive_failures:
-        target.refresh_from_db(fields=CIRCUIT_FIELDS)
-    return result
+    request = delivery_request(delivery=delivery, target=target)
+    return _Sending(lease=lease, attempt=attempt, request=request, probe=gate.probe)
+
+
+_sender: ThreadPoolExecutor | None = None
+
+
+def _send_all(requests: list[Request]) -> list[Outcome]:
+    """Send the requests, concurrently when there are several; outcomes in the same order."""
+    global _sender
+    if len(requests) <= 1:
+        return [request_send(request) for request in requests]
+    if _sender is None:
+        http_client()  # created here, not raced for by the threads
+        _sender = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="delivery-send")
+    return list(_sender.map(request_send, requests))
+
+
+def _forget_sender() -> None:
+    # A forked worker process inherits the pool object but none of its threads.
+    global _sender
+    _sender = None
+
+
+os.register_at_fork(after_in_child=_forget_sender)
 
 
 def _attempt_begin(delivery: Delivery, *, started: datetime) -> DeliveryAttempt:

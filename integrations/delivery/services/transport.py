@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -65,20 +66,33 @@ def request_headers(target: Target, *, delivery: Delivery, body: bytes, content_
     return headers
 
 
-def delivery_post(*, delivery: Delivery, target: Target) -> Outcome:
-    """POST the delivery to its target once. Never raises for network or HTTP trouble: every
-    failure becomes an `Outcome` with its error class."""
+@dataclass(frozen=True)
+class Request:
+    """One POST, built and ready to send: sending it touches no database."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    timeout: float
+
+
+def delivery_request(*, delivery: Delivery, target: Target) -> Request:
+    """The POST for one attempt of `delivery` (built where the ORM may be used)."""
     body, content_type = request_body(delivery)
     headers = request_headers(target, delivery=delivery, body=body, content_type=content_type)
+    return Request(url=target.url, body=body, headers=headers, timeout=target.timeout_seconds)
+
+
+def request_send(request: Request) -> Outcome:
+    """Send one POST. Never raises for network or HTTP trouble: every failure becomes an
+    `Outcome` with its error class. Safe from several threads at once (one shared client)."""
     started = time.perf_counter()
     try:
         response = http_client().post(
-            target.url, content=body, headers=headers, timeout=target.timeout_seconds
+            request.url, content=request.body, headers=request.headers, timeout=request.timeout
         )
     except httpx.TimeoutException as error:
-        return _failed(
-            started, TIMEOUT, f"no answer within {target.timeout_seconds:g} s ({type(error).__name__})"
-        )
+        return _failed(started, TIMEOUT, f"no answer within {request.timeout:g} s ({type(error).__name__})")
     except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
         return _failed(started, CONNECTION, f"{type(error).__name__}: {error}")
     except httpx.HTTPError as error:
@@ -95,6 +109,11 @@ def delivery_post(*, delivery: Delivery, target: Target) -> Outcome:
         excerpt=excerpt,
         retry_after=parse_retry_after(response.headers.get("Retry-After"), now=timezone.now()),
     )
+
+
+def delivery_post(*, delivery: Delivery, target: Target) -> Outcome:
+    """POST the delivery to its target once (see `request_send`)."""
+    return request_send(delivery_request(delivery=delivery, target=target))
 
 
 def _ms(started: float) -> int:
