@@ -142,8 +142,16 @@ class TraceDetailSerializer(TraceSerializer):
             "rejected_messages",
         ]
 
+    def _object_keys(self, trace: Trace) -> list[tuple[str, str]]:
+        """The trace's objects, read once for the object list and the refused-message match."""
+        if not hasattr(self, "_keys_by_trace"):
+            self._keys_by_trace: dict[int, list[tuple[str, str]]] = {}
+        if trace.pk not in self._keys_by_trace:
+            self._keys_by_trace[trace.pk] = selectors.trace_object_keys(trace=trace)
+        return self._keys_by_trace[trace.pk]
+
     def get_objects(self, trace: Trace) -> dict[str, list[str]]:
-        return selectors.trace_objects(trace=trace)
+        return selectors.trace_objects(trace=trace, object_keys=self._object_keys(trace))
 
     def get_events_total(self, trace: Trace) -> int:
         return selectors.trace_events(trace=trace).count()
@@ -159,7 +167,9 @@ class TraceDetailSerializer(TraceSerializer):
 
     @extend_schema_field(TraceRejectedSerializer(many=True))
     def get_rejected_messages(self, trace: Trace) -> list[dict]:
-        rejected = selectors.trace_rejected_messages(trace=trace, access=self.context["access"])
+        rejected = selectors.trace_rejected_messages(
+            trace=trace, access=self.context["access"], object_keys=self._object_keys(trace)
+        )
         return TraceRejectedSerializer(rejected, many=True).data
 
 

@@ -138,7 +138,7 @@ def test_a_worker_keeps_its_database_connection_from_task_to_task(
     try:
         ids = _deliveries(client, network, target, subscribe, 6, "conn")
         wait_for(
-            lambda: Delivery.objects.filter(status="dead_lettered").count() == 6,
+            lambda: Delivery.objects.filter(pk__in=ids, status="dead_lettered").count() == 6,
             timeout=60,
             what=f"six tasks\n{worker.output()}",
         )
@@ -147,7 +147,6 @@ def test_a_worker_keeps_its_database_connection_from_task_to_task(
         worker.stop()
     # Six `deliver` tasks ran; the session that served the first is still the worker's.
     assert sessions == 1
-    assert len(ids) == 6
 
 
 def _worker_sessions_older_than_the_first_attempt() -> int:
