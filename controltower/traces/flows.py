@@ -189,7 +189,60 @@ FLOWS: dict[str, Flow] = {
 }
 
 
+# Quality holds concern every flow: a lot held from a PO's receipt or a production order.
+QUALITY = "quality.exception"
+
+
+@dataclass(frozen=True)
+class QualityHold:
+    """A lot quality put on hold, and when (if yet) it was released again."""
+
+    lot: str
+    held_at: datetime
+    reason: str
+    defect_code: str
+    notification: str
+    released_at: datetime | None
+
+
+def quality_holds(context: FlowContext) -> list[QualityHold]:
+    """The trace's quality holds, oldest first, each paired with the first later release of the
+    same lot (and the same notification, when both name one). A hold with no release is open."""
+    releases = [e for e in context.of_type(QUALITY) if e.data.get("action") == "release"]
+    used: set[int] = set()
+    holds = []
+    for hold in context.of_type(QUALITY):
+        if hold.data.get("action") != "hold":
+            continue
+        lot, notification = _key(hold.data.get("lot")), _key(hold.data.get("notification"))
+        release = next(
+            (
+                r
+                for r in releases
+                if r.pk not in used
+                and r.at >= hold.at
+                and _key(r.data.get("lot")) == lot
+                and notification in ("", _key(r.data.get("notification")) or notification)
+            ),
+            None,
+        )
+        if release is not None:
+            used.add(release.pk)
+        holds.append(
+            QualityHold(
+                lot=str(hold.data.get("lot", "")),
+                held_at=hold.at,
+                reason=str(hold.data.get("reason", "")),
+                defect_code=str(hold.data.get("defect_code", "")),
+                notification=str(hold.data.get("notification", "")),
+                released_at=release.at if release else None,
+            )
+        )
+    return holds
+
+
 def flow_event_types(flow: Flow) -> set[str]:
-    """Event types evaluation must read for `flow` (milestone matches and the exception rule)."""
+    """Event types evaluation must read for `flow` (milestone matches, the exception rule and
+    quality holds)."""
     types = {match.type for m in flow.milestones for match in m.matches}
-    return types | ({"erp.posting"} if flow.exception else set())
+    return types | {QUALITY} | ({"erp.posting"} if flow.exception else set())

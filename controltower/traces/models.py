@@ -13,6 +13,8 @@ Writes go through `controltower.traces.services`; reads through `controltower.tr
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -161,6 +163,11 @@ class Trace(models.Model):
     next_due_at = models.DateTimeField(
         null=True, blank=True, help_text="When the state can next change with time alone (re-evaluate then)."
     )
+    # Why the state is what it is, written with it (see `trace_milestones_evaluate`): `cause`
+    # (a state, or `missing`, `posting_failed`, `quality_hold`), the deciding milestone's
+    # `milestone` label, its `due` and `at` (ISO 8601 UTC, or null) and a `detail`; `quality`
+    # lists the trace's quality holds, released or not. Read through `reason` and `quality`.
+    state_reason = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -173,6 +180,30 @@ class Trace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_flow_display()} {self.root_id}"
+
+    @property
+    def reason(self) -> dict:
+        """`state_reason` without its quality list, times as datetimes (for display)."""
+        reason = {k: v for k, v in self.state_reason.items() if k != "quality"}
+        return _with_times(reason, ("due", "at"))
+
+    @property
+    def quality(self) -> list[dict]:
+        """The trace's quality holds ({lot, held_at, released_at, reason, defect_code}), oldest first."""
+        return [
+            _with_times(hold, ("held_at", "released_at")) for hold in self.state_reason.get("quality", [])
+        ]
+
+    @property
+    def open_quality_holds(self) -> int:
+        return sum(1 for hold in self.state_reason.get("quality", []) if not hold.get("released_at"))
+
+
+def _with_times(values: dict, names: tuple[str, ...]) -> dict:
+    return {
+        k: (datetime.fromisoformat(v) if k in names and isinstance(v, str) and v else v)
+        for k, v in values.items()
+    }
 
 
 class TraceEvent(models.Model):

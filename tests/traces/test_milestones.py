@@ -117,7 +117,7 @@ def test_a_missing_confirmation_is_on_track_then_at_risk_then_late(systems):
     assert traces_mark_overdue(now=at(20)) == 1
     trace.refresh_from_db()
     assert trace.state == Trace.State.AT_RISK
-    assert trace.next_due_at == at(24)
+    assert trace.next_due_at == at(24) + timedelta(minutes=1)  # late once its minute has passed
 
     assert traces_mark_overdue(now=at(25)) == 1
     trace.refresh_from_db()
@@ -283,3 +283,87 @@ def test_one_budget_per_milestone_and_scope_is_enforced_by_the_database(plants, 
         MilestoneBudget.objects.create(budget_minutes=90, **fields)
     other = {"plant": plants["south"]} if scope != "plant" else {"supplier": suppliers["acme"]}
     MilestoneBudget.objects.create(budget_minutes=90, **{**fields, **other})  # another scope is fine
+
+
+def test_a_milestone_done_within_its_deadline_minute_is_on_time(systems):
+    """Deadlines are shown to the minute: "expected 00:26, done 00:26:27" is on time, and a
+    deadline computed with seconds is kept to its minute."""
+    send(systems, "erp", "purchase_order.released", example("purchase_order.released"), 0 + 10 / 3600)
+    confirmed = TraceMilestone.objects.get(trace=po_trace(), code="confirmed")
+    assert confirmed.expected_by == at(24)  # released at :10 s, 24 h budget: due at the minute
+
+    confirm(systems, 24 + 27 / 3600)  # 27 s into the deadline's minute
+    confirmed.refresh_from_db()
+    assert confirmed.state == "done" and po_trace().state != Trace.State.LATE
+
+
+def test_a_milestone_done_in_a_later_minute_than_its_deadline_is_late(systems):
+    release(systems, 0)
+    confirm(systems, 24 + 1 / 60)
+    assert states(po_trace())["confirmed"] == "late"
+
+
+def test_a_late_trace_says_which_milestone_is_due_when_and_that_none_came(systems):
+    release(systems, 0)
+    traces_mark_overdue(now=at(25))
+    reason = po_trace().reason
+    assert reason == {
+        "cause": "late",
+        "milestone": "Supplier confirmed",
+        "due": at(24),
+        "at": None,
+        "detail": "",
+    }
+
+    confirm(systems, 30)
+    reason = po_trace().reason
+    assert (reason["cause"], reason["milestone"], reason["at"]) == ("late", "Supplier confirmed", at(30))
+
+
+def test_an_exception_trace_names_its_missing_milestone_or_failed_posting(systems):
+    release(systems, 0)
+    confirm(systems, 2)
+    receive(systems, 40, shipment_id=None)
+    reason = po_trace().reason
+    assert (reason["cause"], reason["milestone"]) == ("missing", "Shipped (ASN)")
+
+    post(systems, 41, status="failed")
+    reason = po_trace().reason
+    assert reason["cause"] == "posting_failed" and reason["detail"] == f"{GR}: M7 021 Posting period closed"
+
+
+def _make_order(systems) -> Trace:
+    released = {k: v for k, v in example("production_order.released").items() if k != "customer_order"}
+    send(systems, "mes", "production_order.released", released, 0)
+    send(systems, "mes", "production_order.started", example("production_order.started"), 1)
+    send(systems, "mes", "operation.completed", example("operation.completed", final=True), 5)
+    return Trace.objects.get(flow="make")
+
+
+def _quality(systems, action: str, hours: float) -> None:
+    order = example("production_order.released")["production_order"]
+    data = example("quality.exception", action=action, occurred_at=iso(hours), production_order=order)
+    data.pop("po_number"), data.pop("receipt_id"), data.pop("supplier")
+    send(systems, "mes", "quality.exception", data, hours)
+
+
+def test_an_open_quality_hold_keeps_a_finished_order_in_exception(systems):
+    trace = _make_order(systems)
+    trace.refresh_from_db()
+    assert trace.state == Trace.State.COMPLETE
+
+    _quality(systems, "hold", 5.2)
+    trace.refresh_from_db()
+    assert trace.state == Trace.State.EXCEPTION
+    assert trace.reason["cause"] == "quality_hold" and trace.open_quality_holds == 1
+
+
+def test_a_released_quality_hold_completes_the_trace_and_stays_on_record(systems):
+    trace = _make_order(systems)
+    _quality(systems, "hold", 5.2)
+    _quality(systems, "release", 6)
+    trace.refresh_from_db()
+    assert trace.state == Trace.State.COMPLETE
+    [hold] = trace.quality
+    assert hold["held_at"] == at(5.2) and hold["released_at"] == at(6) and hold["lot"]
+    assert trace.open_quality_holds == 0

@@ -10,18 +10,30 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from controltower.traces.flows import FLOWS, EventFact, Flow, FlowContext, Milestone, flow_event_types
+from controltower.traces.flows import (
+    FLOWS,
+    EventFact,
+    Flow,
+    FlowContext,
+    Milestone,
+    flow_event_types,
+    quality_holds,
+)
 from controltower.traces.models import MilestoneBudget, Trace, TraceEvent, TraceMilestone
 from controltower.traces.services.graph import chunks
 
 OVERDUE_BATCH = 500
 AT_RISK_SHARE = 0.2  # a pending milestone is at risk in the last 20 % of its budget …
 AT_RISK_MIN = timedelta(hours=1)  # … or its last hour, whichever is longer
+# Deadlines are whole minutes, as pages show them ("due 12:00"): a milestone done at 12:00:27
+# is on time for 12:00; it is late from 12:01:00 on. Comparing to the second against a time shown
+# to the minute made "expected 00:26, done 00:26:27" read as late.
+MINUTE = timedelta(minutes=1)
 
 _ALL_TYPES = sorted(set().union(*(flow_event_types(f) for f in FLOWS.values())))
 _MS_FIELDS = ("position", "expected_by", "done_at", "state", "event_id")
@@ -78,7 +90,7 @@ def trace_milestones_evaluate(*, traces: Iterable[Trace], now: datetime | None =
             flow = FLOWS[trace.flow]
             context = FlowContext(tuple(facts.get(pk, ())))
             rows = _rows(flow, context, trace=trace, budgets=budgets, now=now)
-            state, next_due_at = _trace_state(flow, context, rows, now=now)
+            state, next_due_at, reason = _trace_state(flow, context, rows, now=now)
             have = current.get(pk, {})
             for row in rows:
                 existing = have.pop(row.code, None)
@@ -89,16 +101,18 @@ def trace_milestones_evaluate(*, traces: Iterable[Trace], now: datetime | None =
                         setattr(existing, name, value)
                     updates.append(existing)
             deletes.extend(m.pk for m in have.values())
-            if (trace.state, trace.next_due_at) != (state, next_due_at):
+            if (trace.state, trace.next_due_at, trace.state_reason) != (state, next_due_at, reason):
                 if trace.state != state:
                     trace.updated_at = now
-                trace.state, trace.next_due_at = state, next_due_at
+                trace.state, trace.next_due_at, trace.state_reason = state, next_due_at, reason
                 changed_traces.append(trace)
         TraceMilestone.objects.bulk_create(creates, batch_size=1_000)
         TraceMilestone.objects.bulk_update(updates, _MS_FIELDS, batch_size=1_000)
         if deletes:
             TraceMilestone.objects.filter(pk__in=deletes).delete()
-        Trace.objects.bulk_update(changed_traces, ["state", "next_due_at", "updated_at"], batch_size=1_000)
+        Trace.objects.bulk_update(
+            changed_traces, ["state", "next_due_at", "state_reason", "updated_at"], batch_size=1_000
+        )
 
 
 def traces_mark_overdue(*, now: datetime | None = None, batch: int = OVERDUE_BATCH) -> int:
@@ -161,11 +175,11 @@ def _rows(flow: Flow, context: FlowContext, *, trace: Trace, budgets: _Budgets, 
         hit = done.get(milestone.code)
         warn_at = None
         if hit is not None:
-            state = "late" if expected_by and hit.at > expected_by else "done"
+            state = "late" if expected_by and hit.at >= expected_by + MINUTE else "done"
         elif position < last_done:
             # A later milestone happened without this one.
             state = "skipped" if milestone.optional else "missing"
-        elif expected_by and now > expected_by:
+        elif expected_by and now >= expected_by + MINUTE:
             state = "late"
         else:
             state = "pending"
@@ -186,9 +200,10 @@ def _rows(flow: Flow, context: FlowContext, *, trace: Trace, budgets: _Budgets, 
 
 
 def _deadline(flow, milestone, context, done, *, trace, budgets) -> tuple[datetime | None, timedelta | None]:
-    """(expected_by, budget) of `milestone`; budget None when the deadline is not anchor + minutes."""
+    """(expected_by, budget) of `milestone`, expected_by in whole minutes (see `MINUTE`); budget
+    None when the deadline is not anchor + minutes."""
     if milestone.due.at and (at := milestone.due.at(context)):
-        return at, None
+        return _minute(at), None
     anchor = done.get(milestone.due.anchor) if milestone.due.anchor else None
     if anchor is None:
         return None, None
@@ -196,24 +211,83 @@ def _deadline(flow, milestone, context, done, *, trace, budgets) -> tuple[dateti
     if minutes is None:
         return None, None
     budget = timedelta(minutes=minutes)
-    return anchor.at + budget, budget
+    return _minute(anchor.at + budget), budget
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def _trace_state(flow: Flow, context: FlowContext, rows: list[_Row], *, now: datetime):
-    """(state, next_due_at): exception > late > at risk > complete > on track; next_due_at is
-    the earliest time a pending milestone turns at risk or late."""
+    """(state, next_due_at, reason): exception > late > at risk > complete > on track;
+    next_due_at is the earliest time a pending milestone turns at risk or late; reason is the
+    `Trace.state_reason` saying which milestone, event or hold decided the state."""
     pending = [r for r in rows if r.state == "pending" and r.expected_by]
-    moments = [r.warn_at if r.warn_at and r.warn_at > now else r.expected_by for r in pending]
+    moments = [r.warn_at if r.warn_at and r.warn_at > now else r.expected_by + MINUTE for r in pending]
     next_due_at = min(moments, default=None)
-    failed = flow.exception is not None and any(flow.exception(e, context) for e in context.events)
-    if failed or any(r.state == "missing" for r in rows):
+    failed = next((e for e in context.events if flow.exception(e, context)), None) if flow.exception else None
+    holds = quality_holds(context)
+    open_hold = next((h for h in holds if h.released_at is None), None)
+    missing = next((r for r in rows if r.state == "missing"), None)
+    late = next((r for r in rows if r.state == "late"), None)
+    risky = next((r for r in pending if r.warn_at and r.warn_at <= now), None)
+    if failed or open_hold or missing:
         state = Trace.State.EXCEPTION
-    elif any(r.state == "late" for r in rows):
+        if failed:
+            error = failed.data.get("error") if isinstance(failed.data.get("error"), dict) else {}
+            detail = " ".join(str(error.get(k, "")) for k in ("code", "message")).strip()
+            ref = failed.data.get("reference") or failed.data.get("receipt_id") or ""
+            reason = _reason("posting_failed", at=failed.at, detail=f"{ref}: {detail}" if ref else detail)
+        elif open_hold:
+            reason = _reason(
+                "quality_hold", at=open_hold.held_at, detail=f"lot {open_hold.lot}: {open_hold.reason}"
+            )
+        else:
+            reason = _reason("missing", flow=flow, row=missing)
+    elif late:
         state = Trace.State.LATE
-    elif any(r.warn_at and r.warn_at <= now for r in pending):
+        reason = _reason("late", flow=flow, row=late)
+    elif risky:
         state = Trace.State.AT_RISK
+        reason = _reason("at_risk", flow=flow, row=risky)
     elif rows and rows[-1].state == "done":
         state = Trace.State.COMPLETE
+        reason = _reason("complete", flow=flow, row=rows[-1])
     else:
         state = Trace.State.ON_TRACK
-    return str(state), next_due_at
+        upcoming = min(pending, key=lambda r: r.expected_by, default=None)
+        reason = _reason("on_track", flow=flow, row=upcoming)
+    if holds:
+        reason["quality"] = [
+            {
+                "lot": h.lot,
+                "held_at": _iso(h.held_at),
+                "released_at": _iso(h.released_at),
+                "reason": h.reason,
+                "defect_code": h.defect_code,
+            }
+            for h in holds
+        ]
+    return str(state), next_due_at, reason
+
+
+def _reason(
+    cause: str,
+    *,
+    flow: Flow | None = None,
+    row: _Row | None = None,
+    at: datetime | None = None,
+    detail: str = "",
+) -> dict:
+    milestone = flow.milestone(row.code) if flow and row else None
+    return {
+        "cause": cause,
+        "milestone": milestone.label if milestone else "",
+        "due": _iso(row.expected_by) if row else None,
+        "at": _iso(row.done_at if row else at),
+        "detail": detail,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
