@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Pages in the viewer's time zone (the browser's `tz` cookie); the API stays UTC.
+    "controltower.web.timezones.ViewerTimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "controltower.urls"

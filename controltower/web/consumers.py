@@ -13,9 +13,11 @@ import asyncio
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from controltower.accounts.access import access_for
 from controltower.accounts.roles import Capability
+from controltower.web.timezones import TZ_COOKIE, zone_named
 
 # Close codes in the application range (4000-4999), mirroring HTTP's 401 and 403.
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -35,6 +37,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.joined: list[str] = []
         self.pending: dict[str, asyncio.Task] = {}
+        # Sections render in the viewer's zone, as the page around them did.
+        self.zone = zone_named(self.scope.get("cookies", {}).get(TZ_COOKIE))
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
@@ -68,5 +72,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def _render_later(self, section: str) -> None:
         await asyncio.sleep(COALESCE_SECONDS)
-        html = await database_sync_to_async(self.renderers[section])()
+        html = await database_sync_to_async(self._render)(section)
         await self.send(text_data=html)
+
+    def _render(self, section: str) -> str:
+        with timezone.override(self.zone):
+            return self.renderers[section]()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC
 from typing import Any
 
 from django.contrib import messages
@@ -61,14 +60,15 @@ FIELD_LABELS = {
     "expected_count": "Previewed count",
     "delivery": "Delivery",
 }
-TIME_HELP = "An ISO 8601 date-time, e.g. 2026-11-27T08:00 (UTC) or 2026-11-27T08:00+01:00."
+TIME_HELP = "An ISO 8601 date-time, e.g. 2026-11-27T08:00 (your time zone) or 2026-11-27T08:00+01:00."
 
 
 # --- helpers shared with replay_views ---------------------------------------------------------
 def delivery_query(raw: Mapping[str, Any], fields: tuple[str, ...] = QUERY_FIELDS) -> DeliveryQuery:
     """`DeliveryQuery.parse` for form input (only `fields` are read).
 
-    Forms say times are UTC, so a date-time without an offset is taken as UTC; a well-formed
+    Forms say times are in the page's time zone (the viewer's, else UTC), so a date-time
+    without an offset is taken in it; a well-formed
     but impossible one (month 13) is a `QueryError` naming the field, like any other bad value.
     """
     values: dict[str, Any] = {name: raw.get(name, "") for name in fields}
@@ -82,7 +82,8 @@ def delivery_query(raw: Mapping[str, Any], fields: tuple[str, ...] = QUERY_FIELD
             parsed = None
         if parsed is None:
             raise QueryError(name, TIME_HELP)
-        values[name] = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
+        # Without an offset, in the zone the page shows times in (the viewer's, else UTC).
+        values[name] = (parsed if parsed.tzinfo else timezone.make_aware(parsed)).isoformat()
     error_class = (values.get("error_class") or "").strip()
     if error_class and error_class not in ERROR_CLASSES:
         raise QueryError("error_class", f"One of {', '.join(ERROR_CLASSES)}.")

@@ -92,7 +92,12 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if whole_page:
         object_keys = selectors.trace_object_keys(trace=found)
+        business_events = page.paginator.count
         context |= {
+            # The trace's events are its timeline's business events plus the middleware's
+            # reports of carrying them (shown as hops): say so, or "Events 14" beside 8 rows reads wrong.
+            "business_events": business_events,
+            "middleware_hops": max(found.event_count - business_events, 0),
             "objects": selectors.trace_objects(trace=found, object_keys=object_keys),
             "milestones": found.milestones.order_by("position"),
             "hops": hops,
