@@ -57,12 +57,19 @@ class TraceSerializer(serializers.ModelSerializer):
     plant = serializers.CharField(source="plant.code", allow_null=True, default=None)
     supplier = serializers.CharField(source="supplier.code", allow_null=True, default=None)
 
+    state_reason = serializers.JSONField(
+        read_only=True,
+        help_text="Why the state is what it is: cause, milestone, due, at (UTC), detail; quality: the "
+        "trace's quality holds.",
+    )
+
     class Meta:
         model = Trace
         fields = [
             "id",
             "flow",
             "state",
+            "state_reason",
             "next_due_at",
             "root",
             "plant",

@@ -43,8 +43,8 @@ def traces_for_identifier(
     """Visible traces spanning the object identified by (`kind`, `value`).
 
     `value` matches when it equals the object's normalised key, or when normalising it as the
-    caller's system, or as any system that actually sent that exact value, gives the key — so
-    both "4500012345" and the portal's raw "PO-4500012345" find the PO. For a root kind that
+    caller's system, or as any system with identifier rules for the kind, gives the key — so
+    both "4500012345" and the portal's spelling "PO-4500012345" find the PO. For a root kind that
     is its own trace; a PO line gives its PO's trace; any other object (a shipment serving
     several POs) gives every trace containing an event that names it.
     """
@@ -170,15 +170,11 @@ def _candidate_keys(*, kind: str, value: str, system_id: int | None, rules: Rule
 
 
 def _sent_keys(*, kind: str, raw: str, system_id: int | None, rules: RuleBook) -> set[str]:
-    """`raw` itself, and `raw` normalised as the caller, as every system, and as each system
-    that actually sent that exact value."""
-    keys = {raw}
-    senders: set[int | None] = {None, system_id}
-    senders.update(
-        EventIdentifier.objects.filter(kind=kind, value=raw)
-        .values_list("event__system_id", flat=True)
-        .distinct()
-    )
+    """`raw` itself, and `raw` normalised as the caller and as every system with rules for
+    `kind` (the identifier rules in the admin), as intake would have normalised it: so any
+    spelling a system uses ("PO-4500012345", "po-4500012345") gives the key."""
+    keys = {raw, raw.upper()}  # keys are upper case where any rule says so (the default)
+    senders = {None, system_id} | {sender for sender, rule_kind in rules if rule_kind == kind}
     for sender in senders:
         key = normalize_identifier(kind=kind, value=raw, system_id=sender, rules=rules)
         if key:
@@ -186,10 +182,18 @@ def _sent_keys(*, kind: str, raw: str, system_id: int | None, rules: RuleBook) -
     return keys
 
 
+# A bare partial identifier shorter than this is not searched by prefix (it would match most keys).
+PREFIX_MIN = 4
+PREFIX_TRACES_MAX = 5_000
+
+
 def traces_search(*, query: str, access: Access) -> QuerySet[Trace]:
     """Traces for what someone typed in the search box: `KIND:VALUE`, or a bare value tried as
-    every correlating kind (a PO number, an ASN, a tracking number, a receipt, …); a value
-    ending in `*` matches keys by prefix."""
+    every correlating kind (a PO number, an ASN, a tracking number, a receipt, …), in any
+    spelling a system uses. A value ending in `*` matches keys by prefix; so does a bare value
+    of at least `PREFIX_MIN` characters that names no object exactly (`4500026` lists the POs
+    4500026…). Prefixes are normalised by the same rules, and match the start of a key only
+    (an index range; a number's middle or end is not searched)."""
     text = query.strip()
     kind, sep, value = text.partition(":")
     kinds = [kind] if sep and kind in CORRELATING_KINDS else list(CORRELATING_KINDS)
@@ -197,22 +201,48 @@ def traces_search(*, query: str, access: Access) -> QuerySet[Trace]:
     if not value:
         return Trace.objects.none()
     visible = traces_visible(access=access)
-    if value.endswith("*") and len(value) > 2:
-        # Matching traces first (a prefix range on the key index), then the visible ones among
-        # them: asked the other way round, PostgreSQL walks every visible trace newest first.
-        objects = BusinessObject.objects.filter(kind__in=kinds, key__startswith=value[:-1].strip())
-        naming = EventObject.objects.filter(object__in=objects).values("event_id")
-        matching = list(
-            TraceEvent.objects.filter(event_id__in=naming).values_list("trace_id", flat=True)[:5_000]
-        )
-        return visible.filter(pk__in=set(matching))
     rules = identifier_rules_load()
+    if value.endswith("*"):
+        return _traces_by_prefix(
+            kinds=kinds, value=value[:-1].strip(), access=access, rules=rules, visible=visible
+        )
     # One query per kind, united: an OR across kinds plans as a scan of every trace.
     per_kind = [
         traces_for_identifier(kind=each, value=value, access=access, rules=rules).order_by().values("pk")
         for each in kinds
     ]
-    return visible.filter(pk__in=per_kind[0].union(*per_kind[1:]))
+    exact = visible.filter(pk__in=per_kind[0].union(*per_kind[1:]))
+    if len(value) < PREFIX_MIN or exact.exists():
+        return exact
+    return _traces_by_prefix(kinds=kinds, value=value, access=access, rules=rules, visible=visible)
+
+
+def _traces_by_prefix(
+    *, kinds: list[str], value: str, access: Access, rules: RuleBook, visible: QuerySet[Trace]
+) -> QuerySet[Trace]:
+    if len(value) < 2:
+        return Trace.objects.none()
+    match = Q()
+    for kind in kinds:
+        prefixes = _candidate_keys(kind=kind, value=value, system_id=access.system_id, rules=rules)
+        if prefixes:
+            # Each a range on the key's pattern-ops index (`key LIKE 'x%'`).
+            match |= Q(kind=kind) & _any_prefix(prefixes)
+    if not match:
+        return Trace.objects.none()
+    # Matching traces first, then the visible ones among them: asked the other way round,
+    # PostgreSQL walks every visible trace newest first.
+    objects = BusinessObject.objects.filter(match)
+    naming = EventObject.objects.filter(object__in=objects).values("event_id")
+    matching = TraceEvent.objects.filter(event_id__in=naming).values_list("trace_id", flat=True)
+    return visible.filter(pk__in=set(matching[:PREFIX_TRACES_MAX]))
+
+
+def _any_prefix(prefixes: set[str]) -> Q:
+    match = Q()
+    for prefix in sorted(prefixes):
+        match |= Q(key__startswith=prefix)
+    return match
 
 
 def trace_object_keys(*, trace: Trace) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ import pytest
 from controltower.accounts.access import Access, access_for
 from controltower.accounts.roles import Role
 from controltower.accounts.scope import NO_SCOPE
-from controltower.traces.selectors import trace_events, trace_for_identifier, traces_visible
+from controltower.traces.selectors import trace_events, trace_for_identifier, traces_search, traces_visible
 from tests.traces.conftest import PO_A, PO_SOUTH
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +57,49 @@ def test_trace_events_are_in_event_time_order_with_their_system(traces, django_a
         ("purchase_order.released", "ERP-CLOUD"),
         ("shipment.dispatched", "PORTAL-ACME"),
     ]
+
+
+def _found(query: str, access) -> set[str]:
+    return {trace.root.key for trace in traces_search(query=query, access=access)}
+
+
+def test_search_finds_a_trace_by_any_spelling_the_identifier_rules_undo(traces, viewer):
+    """The portal spells POs "PO-…" (a rule strips it); no event ever sent "po-4500099999", yet
+    it names the ERP's PO 4500099999 as intake would have normalised it."""
+    access = access_for(viewer)
+    assert _found(f"po-{PO_SOUTH}", access) == {PO_SOUTH}
+    assert _found(f"purchase_order:PO-{PO_SOUTH}", access) == {PO_SOUTH}
+
+
+def test_a_bare_partial_number_lists_the_traces_whose_identifiers_start_with_it(traces, viewer):
+    access = access_for(viewer)
+    assert _found("4500012", access) == {PO_A}
+    assert _found("45000", access) == {PO_A, PO_SOUTH}
+    assert _found("PO-45000", access) == {PO_A, PO_SOUTH}  # a partial spelling, normalised
+    assert _found("asn-8812", access) == {PO_A}  # the ASN, whatever the case
+    assert _found("450", access) == set()  # too short to mean anything
+
+
+def test_a_partial_number_lists_only_traces_in_scope(traces, make_user, plants):
+    south = access_for(make_user("sam", Role.VIEWER, everything=False, plants=[plants["south"]]))
+    assert _found("45000", south) == {PO_SOUTH}
+
+
+def test_an_exact_match_wins_over_longer_keys_that_start_with_it(traces, viewer, systems):
+    from tests.traces.conftest import cloudevent, example, ingest
+
+    longer = f"{PO_A}9"
+    ids = ingest(
+        systems["erp"],
+        cloudevent(
+            "purchase_order.released",
+            example("purchase_order.released", po_number=longer),
+            source="ERP-CLOUD",
+        ),
+    )
+    from controltower.traces.services import correlate_events
+
+    correlate_events(event_ids=ids)
+    access = access_for(viewer)
+    assert _found(PO_A, access) == {PO_A}
+    assert _found(PO_A[:-1], access) == {PO_A, longer}

@@ -70,3 +70,22 @@ def test_trace_state_and_milestones_are_shown_and_filterable(client, viewer, tra
     assert page.count('class="milestone-row"') == 6  # one row per procure-to-receive milestone
     listed = client.get("/api/v1/traces", {"state": trace.state}).json()["results"]
     assert trace.pk in [t["id"] for t in listed] and all(t["state"] == trace.state for t in listed)
+
+
+def test_header_search_with_a_partial_number_lists_the_matches(client, viewer, traces):
+    client.force_login(viewer)
+    response = client.get("/traces/", {"q": "45000"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert PO_A in page and PO_SOUTH in page
+    one = client.get("/traces/", {"q": "4500012"})
+    assert one.status_code == 302 and one["Location"] == f"/traces/{traces[PO_A].pk}/"
+
+
+def test_api_trace_says_why_its_state_is_what_it_is_in_utc(client, viewer, traces):
+    client.force_login(viewer)
+    client.cookies["tz"] = "Asia/Tokyo"  # pages would use it; the API does not
+    detail = client.get(f"/api/v1/traces/{traces[PO_A].pk}").json()
+    reason = detail["state_reason"]
+    assert reason["cause"] == detail["state"] == "late"
+    assert reason["milestone"] == "Delivered by carrier" and reason["due"].endswith("+00:00")  # the ASN ETA
