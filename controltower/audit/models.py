@@ -21,6 +21,7 @@ class AuditEntry(models.Model):
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name_plural = "audit entries"
         ordering = ["-at", "-id"]
         indexes = [
             models.Index(fields=["object_type", "object_id", "at"], name="audit_by_object"),

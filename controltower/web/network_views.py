@@ -34,7 +34,13 @@ def systems(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     if kind:
         rows = rows.filter(kind=kind)
-    context = {"systems": rows, "kind": kind, "kinds": rows.model.Kind.choices}
+    context = {
+        "systems": rows,
+        "kind": kind,
+        "kinds": rows.model.Kind.choices,
+        # Only those who configure the network can onboard a system; others are told whom to ask.
+        "can_configure": access.can(Capability.CONFIGURE),
+    }
     return render(request, page_or_partial(request, "web/systems.html", "table"), context)
 
 

@@ -176,6 +176,7 @@ class Delivery(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["target", "event"], name="delivery_unique_target_event"),
         ]

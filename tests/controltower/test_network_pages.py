@@ -46,3 +46,15 @@ def test_contract_catalog_page_documents_every_type(client, viewer):
     page = client.get("/contracts/").content.decode()
     for name in ("purchase_order.released", "shipment.dispatched", "goods.received", "integration.telemetry"):
         assert f'id="{name}-v1"' in page
+
+
+def test_only_admins_are_told_to_onboard_systems_with_create_token(client, make_user, suppliers, plants):
+    make_user("valley", Role.VIEWER, everything=False, suppliers=[suppliers["bolt"]])
+    client.login(username="valley", password=PASSWORD)
+    scoped = client.get("/systems/").content.decode()
+    assert "No systems in your scope yet." in scoped
+    assert "create_token" not in scoped and "An administrator onboards" in scoped
+
+    make_user("root", Role.ADMIN, everything=False, plants=[plants["south"]])
+    client.login(username="root", password=PASSWORD)
+    assert "manage.py create_token" in client.get("/systems/").content.decode()
