@@ -6,5 +6,18 @@ from django.http import HttpRequest
 
 
 def page_or_partial(request: HttpRequest, page: str, partial: str) -> str:
-    """The whole page, or only `partial` (`page#partial`) when htmx asks for that section."""
-    return f"{page}#{partial}" if request.htmx and not request.htmx.boosted else page
+    """The whole page, or only `partial` (`page#partial`) when htmx asks for that section.
+
+    A history restore (Back to a URL htmx pushed, its snapshot gone) needs the whole page:
+    given the section alone, the browser showed it without layout or styles."""
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+        return f"{page}#{partial}"
+    return page
+
+
+def url_without(request: HttpRequest, *names: str) -> str:
+    """This request's URL without the query parameters `names` (for `HX-Push-Url`)."""
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path

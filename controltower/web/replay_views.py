@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from controltower.accounts.access import Access, access_for, require_capability
 from controltower.accounts.roles import Capability
@@ -35,7 +35,7 @@ from controltower.web.delivery_views import (
     query_error,
     raw_filters,
 )
-from controltower.web.htmx import page_or_partial
+from controltower.web.htmx import page_or_partial, url_without
 from integrations.delivery.models import Delivery, ReplayItem, ReplayJob
 from integrations.delivery.selectors import (
     DeliveryQuery,
@@ -158,9 +158,19 @@ def _dead_letters_page(
     }
     if error:
         status = form_status(request, 400)
-    return render(
+    response = render(
         request, page_or_partial(request, "web/dead_letters.html", "results"), context, status=status
     )
+    return _preview_not_in_history(request, response)
+
+
+def _preview_not_in_history(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The dead letters' filter form pushes its URL; a preview's `preview=1` must not stay
+    there: Back from the started job (or a reload) showed a stale preview offering to start
+    again. (The replay form pushes no URL.)"""
+    if request.htmx and request.method == "GET" and request.GET.get("preview"):
+        push_url(response, url_without(request, "preview"))
+    return response
 
 
 # --- jobs -------------------------------------------------------------------------------------

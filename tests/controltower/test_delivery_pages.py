@@ -462,3 +462,22 @@ def test_trace_page_lists_the_deliveries_of_its_events(client, viewer, network, 
     assert f'href="/deliveries/{dead_letters["north"].pk}/"' in page
     assert f'href="/deliveries/{dead_letters["south"].pk}/"' not in page
     assert "erp-post" in page and "Dead-lettered" in page
+
+
+def test_a_retry_preview_leaves_no_preview_in_the_pushed_url(client, operator, network):
+    subscribe(target("erp-post"), "purchase_order.released")
+    ingest(network["erp"], north("n-1"))
+    send_all()
+    client.force_login(operator)
+    preview = client.get("/dead-letters/", {"target": "erp-post", "since": "", "preview": "1"}, headers=HTMX)
+    assert "Start: retry 1" in preview.content.decode()
+    assert preview["HX-Push-Url"] == "/dead-letters/?target=erp-post&since="
+
+
+def test_back_to_a_pushed_url_gets_the_whole_page_not_a_bare_section(client, operator, network):
+    client.force_login(operator)
+    restore = client.get(
+        "/dead-letters/", {"target": "erp-post"}, headers={**HTMX, "HX-History-Restore-Request": "true"}
+    )
+    body = restore.content.decode()
+    assert body.lstrip().startswith("<!doctype html>") and 'id="dead-letters-results"' in body
