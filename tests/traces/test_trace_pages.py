@@ -132,3 +132,40 @@ def test_an_unknown_or_hostile_zone_cookie_falls_back_to_utc(client, viewer, sys
         response = client.get(f"/traces/{trace.pk}/")
         assert response.status_code == 200
         assert "2026-11-27 08:15:00 UTC" in _text(response.content.decode())
+
+
+def test_a_blanket_orders_page_folds_its_object_list_and_shows_the_first_hop_reports(client, viewer, systems):
+    line = example("purchase_order.released")["lines"][0]
+    lines = [{**line, "line": 10 * n} for n in range(1, 16)]  # 15 lines: 15 po_line objects
+    ids = ingest(
+        systems["erp"],
+        cloudevent(
+            "purchase_order.released", example("purchase_order.released", lines=lines), source="ERP-CLOUD"
+        ),
+    )
+    hop = example("integration.telemetry", po_number=PO_A, status="delivered")
+    for name in (
+        "shipment_id",
+        "receipt_id",
+        "production_order",
+        "customer_order",
+        "tracking_number",
+        "error",
+    ):
+        hop.pop(name)
+    storm = [
+        cloudevent("integration.telemetry", {**hop, "message_id": f"msg-{n}"}, source="ERP-CLOUD")
+        for n in range(105)
+    ]
+    ids += ingest(systems["erp"], *storm)
+    correlate_events(event_ids=ids)
+    trace = Trace.objects.get(root__key=PO_A)
+    client.force_login(viewer)
+
+    page = client.get(f"/traces/{trace.pk}/").content.decode()
+    objects = _text(page.split('id="trace-objects"')[1].split("</section>")[0])
+    assert (
+        "po_line" in objects and "and 3 more" in objects and f"{PO_A}/90" not in objects
+    )  # keys sort as text
+    assert page.count('class="hop-row"') == 100 and 'id="hops-more"' in page
+    assert client.get(f"/api/v1/traces/{trace.pk}").json()["objects"]["po_line"][-1] == f"{PO_A}/90"
