@@ -54,7 +54,7 @@ STREAMS = {
     "member": (TraceEvent, ["trace", "event"]),
     "correlated": (CorrelatedEvent, ["event", "correlated_at"]),
     "trace": (Trace, "id flow root plant supplier first_event_at last_event_at event_count created_at "
-                     "updated_at state next_due_at".split()),
+                     "updated_at state next_due_at state_reason".split()),
 }  # fmt: skip
 STREAM_TYPES = (
     "purchase_order.released",
@@ -245,7 +245,7 @@ class Seeder:
             root = self.objects[(PURCHASE_ORDER, facts.po)]
             write["trace"](
                 (facts.id, ROOT_FLOWS[PURCHASE_ORDER], root, facts.plant[2], facts.supplier[2], facts.first,
-                 facts.last, facts.count, facts.created, facts.updated, Trace.State.ON_TRACK.value, None)
+                 facts.last, facts.count, facts.created, facts.updated, Trace.State.ON_TRACK.value, None, "{}")
             )  # fmt: skip
 
 
