@@ -73,8 +73,13 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(events, TIMELINE_PAGE).get_page(request.GET.get("page"))
     template = page_or_partial(request, "web/trace.html", "timeline")
     whole_page = "#" not in template  # the timeline's later pages swap only the timeline
-    # The timeline's middleware column: the hops of this page's events only.
-    page_hops = selectors.trace_hops(trace=found, message_ids=[event.event_id for event in page])
+    # The hops section shows the trace's first hop reports. The timeline's middleware column
+    # needs its page's events' hops: those are among the section's unless it was cut short.
+    hops = selectors.trace_hops(trace=found, limit=HOPS_SHOWN) if whole_page else []
+    hop_reports = sum(len(message.hops) for message in hops)
+    page_hops = hops
+    if not whole_page or hop_reports >= HOPS_SHOWN:
+        page_hops = selectors.trace_hops(trace=found, message_ids=[event.event_id for event in page])
     hops_by_message = {message.message_id: message for message in page_hops}
     payloads = access.can(Capability.VIEW_PAYLOADS)
     timeline = [
@@ -95,7 +100,6 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
     if whole_page:
         object_keys = selectors.trace_object_keys(trace=found)
         business_events = page.paginator.count
-        hops = selectors.trace_hops(trace=found, limit=HOPS_SHOWN)
         context |= {
             # The trace's events are its timeline's business events plus the middleware's
             # reports of carrying them (shown as hops): say so, or "Events 14" beside 8 rows reads wrong.
@@ -108,7 +112,7 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
             "milestones": found.milestones.order_by("position"),
             "hops": hops,
             "hops_shown": HOPS_SHOWN,
-            "hop_reports": sum(len(message.hops) for message in hops),
+            "hop_reports": hop_reports,
             "rejected": selectors.trace_rejected_messages(
                 trace=found, access=access, object_keys=object_keys
             ),
