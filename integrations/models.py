@@ -219,10 +219,18 @@ class CaptureJob(models.Model):
     counts = models.JSONField(default=dict, help_text="{accepted, duplicate, rejected} event counts.")
     results = models.JSONField(default=list, help_text="One result per EPCIS event, as answered.")
     errors = models.JSONField(default=list, help_text="Problem details, one per refused event.")
+    # A document captured by a worker: what was posted, until the job has run.
+    body = models.BinaryField(null=True, blank=True)
+    request = models.JSONField(default=dict, help_text="{endpoint, content_type, headers} of the POST.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["system", "created_at"], name="capture_job_system_created")]
+        indexes = [
+            models.Index(fields=["system", "created_at"], name="capture_job_system_created"),
+            models.Index(
+                fields=["created_at"], condition=models.Q(finished_at=None), name="capture_job_running"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"capture {self.capture_id} ({self.system_id})"

@@ -5,8 +5,9 @@
 and stored through the same intake as CloudEvents (same idempotency: the EPCIS eventID, or a
 hash of the event). The answer is `202` with the `Location` of the capture job;
 `GET /capture/{captureID}` reads the job (`running`, `success`, `errors`). A document with an
-invalid event is refused whole (`400`, nothing stored) unless the client sends
-`GS1-Capture-Error-Behaviour: proceed`. Every answer carries `GS1-EPCIS-Version` and
+invalid event is refused whole (nothing stored) unless the client sends
+`GS1-Capture-Error-Behaviour: proceed`: with `400` when it is captured within the request, in
+the job's `errors` when a worker captures it (documents over EPCIS_CAPTURE_INLINE_EVENTS). Every answer carries `GS1-EPCIS-Version` and
 `GS1-CBV-Version`; a client asking for other versions gets `406`.
 """
 
@@ -203,7 +204,8 @@ class EpcisCaptureApi(_EpcisApi):
         ],
         responses={
             (202, "application/json"): OpenApiResponse(
-                CaptureJobSerializer, description="Captured; `Location` names the finished capture job."
+                CaptureJobSerializer,
+                description="Accepted; `Location` names the capture job (finished, or running for a large document).",
             ),
             (400, PROBLEM_CONTENT_TYPE): _problem("Invalid document or event (rollback): nothing stored."),
             (403, PROBLEM_CONTENT_TYPE): _problem("An event names a plant the system does not serve."),
@@ -219,7 +221,9 @@ class EpcisCaptureApi(_EpcisApi):
             "non-standard values are refused with the reason. An event naming another plant (destination, "
             "readPoint, bizLocation) than the posting system's is refused. An error in the canonical event an "
             "EPCIS event maps to is reported under that event's pointer, e.g. "
-            "`/epcisBody/eventList/0/data/plant`. The capture runs before the answer: the job is finished."
+            "`/epcisBody/eventList/0/data/plant`. A document of up to EPCIS_CAPTURE_INLINE_EVENTS events is "
+            "captured before the answer (the job is finished, a refused document is a 400); a larger one by a "
+            "worker (the job is `running`; poll `Location`; a refusal shows as `success: false` with its errors)."
         ),
     )
     def post(self, request):

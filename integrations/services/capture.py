@@ -3,9 +3,9 @@
 `epcis_capture` is what `POST /api/v1/epcis/capture` calls. The EPCIS 2.0 REST binding makes
 "rollback" the default `GS1-Capture-Error-Behaviour`: a document with any invalid event stores
 none of its events. "proceed" stores the valid events and keeps each invalid one as a rejected
-message. Either way the whole request is answered in one go: a document is bounded by
-INTAKE_MAX_BODY_BYTES and INTAKE_MAX_BATCH_EVENTS like a CloudEvents batch, so the capture runs
-within the request and its job is finished when the 202 names it.
+message. A document is bounded by INTAKE_MAX_BODY_BYTES and INTAKE_MAX_BATCH_EVENTS like a
+CloudEvents batch; up to EPCIS_CAPTURE_INLINE_EVENTS events it is captured within the request
+(its job is finished when the 202 names it), a larger one by a worker (`capture_jobs`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,12 +30,13 @@ from integrations.contracts import FieldError
 from integrations.models import CaptureJob, Event, SourceSystem
 from integrations.services.intake import REJECTED, Candidate, Outcome, RequestRecord, events_ingest
 
-__all__ = ["CaptureRefused", "epcis_capture"]
+__all__ = ["CaptureRefused", "capture_job_finish", "capture_outcomes", "epcis_capture"]
 
 ROLLBACK, PROCEED = CaptureJob.ErrorBehaviour.ROLLBACK, CaptureJob.ErrorBehaviour.PROCEED
 _EVENT_POINTER = re.compile(r"^(/epcisBody/eventList/\d+)")
 #: The problem type of a refused event in a capture job (the REST binding's exception names).
 VALIDATION_EXCEPTION = "epcisException:ValidationException"
+SECURITY_EXCEPTION = "epcisException:SecurityException"
 
 
 @dataclass
@@ -173,7 +175,10 @@ def _plan(document: Any, *, system: SourceSystem) -> _Plan:
     by_event: dict[str, list[FieldError]] = defaultdict(list)
     for error in errors:
         by_event[_event_of(error.pointer)].append(error)
-    for offset, (pointer, grouped) in enumerate(sorted(by_event.items())):
+    in_document_order = sorted(
+        by_event.items(), key=lambda item: [int(p) for p in re.findall(r"\d+", item[0])]
+    )
+    for offset, (pointer, grouped) in enumerate(in_document_order):
         candidate = Candidate(
             raw=_resolve(document, pointer),
             event=None,
@@ -194,7 +199,7 @@ def _problem(outcome: Outcome, *, instance: str) -> dict[str, Any]:
     """One refused event as the REST binding's capture job error (an RFC 9457 problem)."""
     status = 403 if outcome.forbidden else 400
     return {
-        "type": "epcisException:SecurityException" if outcome.forbidden else VALIDATION_EXCEPTION,
+        "type": SECURITY_EXCEPTION if outcome.forbidden else VALIDATION_EXCEPTION,
         "title": "The event may not be posted by this system" if outcome.forbidden else "Invalid EPCIS event",
         "status": status,
         "detail": "; ".join(f"{e.pointer}: {e.detail}" for e in outcome.errors)[:1000],
@@ -207,17 +212,50 @@ def _problem(outcome: Outcome, *, instance: str) -> dict[str, Any]:
 def epcis_capture(
     *, system: SourceSystem, document: Any, behaviour: str, request: RequestRecord, instance: str
 ) -> CaptureJob:
-    """Capture one EPCIS document for `system`; the finished capture job.
+    """Capture one EPCIS document for `system`; its capture job.
+
+    A document of at most EPCIS_CAPTURE_INLINE_EVENTS events is captured now and its job is
+    finished (see `capture_outcomes` for what is stored); CaptureRefused is raised when it is
+    refused as a whole, and nothing of it is stored (the caller keeps its body as a rejected
+    message). A larger one is not held in the request: its job is returned running, and a
+    worker on the ingest queue captures it the same way (`capture_job_run`).
+    """
+    if _event_count(document) > settings.EPCIS_CAPTURE_INLINE_EVENTS:
+        from integrations.services.capture_jobs import capture_job_queue
+
+        return capture_job_queue(system=system, behaviour=behaviour, request=request)
+    with transaction.atomic():
+        outcomes = capture_outcomes(system=system, document=document, behaviour=behaviour, request=request)
+        job = CaptureJob(
+            capture_id=uuid.uuid4(),
+            system=system,
+            plant_id=system.plant_id,
+            supplier_id=system.supplier_id,
+            error_behaviour=behaviour,
+        )
+        capture_job_finish(job, outcomes=outcomes, instance=instance)
+    return job
+
+
+def _event_count(document: Any) -> int:
+    body = document.get("epcisBody") if isinstance(document, dict) else None
+    events = body.get("eventList") if isinstance(body, dict) else None
+    return len(events) if isinstance(events, list) else 1
+
+
+def capture_outcomes(
+    *, system: SourceSystem, document: Any, behaviour: str, request: RequestRecord
+) -> list[Outcome]:
+    """Check and store the events of `document` for `system`; one intake outcome per event.
 
     Guarantees:
     - `rollback` (the standard's default): either every event of the document is stored (or
-      was already: `duplicate`) and the job succeeds, or nothing is stored and CaptureRefused
-      is raised with every error found (structure, CBV vocabulary, contract, plant, intake);
+      was already: `duplicate`), or nothing is stored and CaptureRefused is raised with every
+      error found (structure, CBV vocabulary, contract, plant, intake);
     - `proceed`: the valid events are stored; each invalid one is kept as a rejected message
-      and named in the job's `errors`; `success` is False when any was refused;
-    - a document that is not one (not an EPCISDocument or event, no eventList, ...) raises
-      CaptureRefused whatever the behaviour.
-    Nothing is stored for a refused document; the caller keeps its body as a rejected message.
+      and its outcome is `rejected`;
+    - a document that is not one (not an EPCISDocument or event, no eventList, no @context, ...)
+      raises CaptureRefused whatever the behaviour.
     """
     plan = _plan(document, system=system)
     if plan.errors and behaviour == ROLLBACK:
@@ -229,7 +267,7 @@ def epcis_capture(
             )
             if behaviour == ROLLBACK and any(o.status == REJECTED for o in outcomes):
                 raise _Rollback(outcomes)  # undoes the stored events and their outbox rows
-            return _job(system=system, behaviour=behaviour, outcomes=outcomes, instance=instance)
+            return outcomes
     except _Rollback as rollback:
         refused = [o for o in rollback.outcomes if o.status == REJECTED]
         raise CaptureRefused(
@@ -237,21 +275,19 @@ def epcis_capture(
         ) from None
 
 
-def _job(*, system: SourceSystem, behaviour: str, outcomes: list[Outcome], instance: str) -> CaptureJob:
+def capture_job_finish(
+    job: CaptureJob, *, outcomes: list[Outcome], instance: str, refusal: dict[str, Any] | None = None
+) -> None:
+    """Record what became of the job's events (or its refusal, a problem) and save it finished."""
     counts = {status: 0 for status in ("accepted", "duplicate", "rejected")}
     for outcome in outcomes:
         counts[outcome.status] += 1
-    now = timezone.now()
-    return CaptureJob.objects.create(
-        capture_id=uuid.uuid4(),
-        system=system,
-        plant_id=system.plant_id,
-        supplier_id=system.supplier_id,
-        created_at=now,
-        finished_at=now,
-        success=counts["rejected"] == 0,
-        error_behaviour=behaviour,
-        counts=counts,
-        results=[o.as_dict() for o in outcomes],
-        errors=[_problem(o, instance=instance) for o in outcomes if o.status == REJECTED],
+    job.finished_at = timezone.now()
+    job.counts = counts
+    job.results = [o.as_dict() for o in outcomes]
+    job.errors = (
+        [refusal] if refusal else [_problem(o, instance=instance) for o in outcomes if o.status == REJECTED]
     )
+    job.success = not job.errors
+    job.body = None  # the events are stored, the refused ones kept as rejected messages
+    job.save()
