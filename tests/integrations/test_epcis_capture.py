@@ -132,7 +132,7 @@ def test_an_intake_refusal_rolls_back_the_events_already_stored(system_poster, s
     """A system without a plant names the plant by GLN: one event names an unregistered GLN."""
     plant_upsert(code="P-NORTH", gln=gs1.gln(SHIP_TO))
     system = system_upsert(
-        code="PORTAL-BOLT", name="Bolt portal", kind="supplier_portal", supplier=suppliers["acme"]
+        code="PORTAL-ACME-EU", name="Acme EU portal", kind="supplier_portal", supplier=suppliers["acme"]
     )
     token = system_token_create(system=system)[1]
     document = fixture("supplier_shipping.jsonld")
@@ -254,3 +254,11 @@ def test_an_event_at_the_senders_own_plant_is_stored_under_it(system_poster, mes
     response = system_poster(fixture("supplier_shipping.jsonld"), token=mes_north)
     assert response.status_code == 202, response.json()
     assert {e.plant_id for e in Event.objects.all()} == {plants["north"].pk}
+
+
+def test_capture_jobs_are_shown_read_only_in_the_admin(portal, admin_client):
+    job = CaptureJob.objects.get(capture_id=portal(fixture("supplier_shipping.jsonld")).json()["captureID"])
+    assert str(job.capture_id) in admin_client.get("/admin/integrations/capturejob/").content.decode()
+    page = admin_client.get(f"/admin/integrations/capturejob/{job.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert admin_client.get("/admin/integrations/capturejob/add/").status_code == 403
