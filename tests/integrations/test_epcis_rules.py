@@ -10,8 +10,12 @@ from __future__ import annotations
 import copy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from integrations.adapters.epcis.rules import epcis_document_errors
+from integrations.adapters.epcis import epcis_capture_map
+from integrations.adapters.epcis.places import event_places
+from integrations.adapters.epcis.rules import EVENT_TYPES, epcis_document_errors
 from tests.integrations.test_epcis_mapping import EVENT_0, FIXTURES, fixture
 
 
@@ -135,3 +139,47 @@ def test_each_event_type_has_its_own_required_fields():
 def test_the_check_never_raises_on_odd_json():
     for value in (None, [], "x", 1, {"type": "EPCISDocument", "epcisBody": {"eventList": [1, None, "x"]}}):
         assert isinstance(epcis_document_errors(value), list)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_EVENT_KEYS = st.sampled_from(
+    [
+        "type",
+        "eventTime",
+        "eventTimeZoneOffset",
+        "action",
+        "epcList",
+        "quantityList",
+        "ilmd",
+        "readPoint",
+        "destinationList",
+        "bizStep",
+        "certificationInfo",
+        "childEPCs",
+        "parentID",
+        "acme:x",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event=st.dictionaries(_EVENT_KEYS, _JSON, max_size=8),
+    kind=st.sampled_from([*EVENT_TYPES, "urn:x:Custom", 7]),
+    context=st.booleans(),
+)
+def test_checks_never_raise_on_any_event_shape(event, kind, context):
+    document = {"type": "EPCISDocument", "epcisBody": {"eventList": [{**event, "type": kind}]}}
+    if context:
+        document["@context"] = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+    errors = epcis_document_errors(document)
+    assert all(e.pointer == "" or e.pointer.startswith("/") for e in errors)
+    epcis_capture_map(document, plant="P", supplier="S")
+    event_places(document)
