@@ -32,7 +32,7 @@ from integrations.services.intake import REJECTED, Candidate, Outcome, RequestRe
 
 __all__ = ["CaptureRefused", "capture_job_finish", "capture_outcomes", "epcis_capture"]
 
-ROLLBACK, PROCEED = CaptureJob.ErrorBehaviour.ROLLBACK, CaptureJob.ErrorBehaviour.PROCEED
+ROLLBACK = CaptureJob.ErrorBehaviour.ROLLBACK
 _EVENT_POINTER = re.compile(r"^(/epcisBody/eventList/\d+)")
 #: The problem type of a refused event in a capture job (the REST binding's exception names).
 VALIDATION_EXCEPTION = "epcisException:ValidationException"
@@ -42,11 +42,11 @@ SECURITY_EXCEPTION = "epcisException:SecurityException"
 @dataclass
 class CaptureRefused(Exception):
     """The document is refused as a whole: nothing of it was stored. `errors` name each field;
-    `forbidden` when the refusal is about what the system may post, not about the document."""
+    `forbidden` when the refusal is about what the system may post, not about the document;
+    `detail` says why when one problem concerns the whole document (not an EPCIS document, ...)."""
 
     errors: list[FieldError]
     forbidden: bool = False
-    whole_document: bool = False
     detail: str = ""
 
 
@@ -154,7 +154,7 @@ def _plan(document: Any, *, system: SourceSystem) -> _Plan:
     if any(not _EVENT_POINTER.match(e.pointer) for e in result.errors) and not (
         result.events or result.telemetry
     ):
-        raise CaptureRefused(result.errors, whole_document=True, detail=result.errors[0].detail)
+        raise CaptureRefused(result.errors, detail=result.errors[0].detail)
     # The mapper's messages are the more specific; the structure check adds what it leaves open.
     covered = {e.pointer for e in result.errors}
     errors = list(result.errors)
@@ -164,7 +164,7 @@ def _plan(document: Any, *, system: SourceSystem) -> _Plan:
     if isinstance(document, dict) and document.get("type") == "EPCISDocument":
         about_document = [e for e in errors if not _EVENT_POINTER.match(e.pointer)]
         if about_document:  # e.g. no @context or creationDate: no event can be taken from it
-            raise CaptureRefused(errors, whole_document=True, detail=about_document[0].detail)
+            raise CaptureRefused(errors, detail=about_document[0].detail)
     failed = {_event_of(e.pointer) for e in errors}
     source = _source_of(system)
     mapped = _with_partner_codes(
