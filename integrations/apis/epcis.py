@@ -161,6 +161,7 @@ class EpcisCaptureApi(_EpcisApi):
         return [IsSourceSystem()] if self.request.method == "POST" else [CanView()]
 
     @extend_schema(
+        operation_id="epcis_capture_jobs_list",
         parameters=_VERSION_HEADERS,
         description="The capture jobs you may see: a system its own, people those of their plants and suppliers.",
         responses={
@@ -293,6 +294,7 @@ class EpcisCaptureJobApi(_EpcisApi):
     permission_classes = [CanView]
 
     @extend_schema(
+        operation_id="epcis_capture_job_retrieve",
         parameters=_VERSION_HEADERS,
         responses={
             (200, "application/json"): CaptureJobSerializer,
