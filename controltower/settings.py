@@ -271,10 +271,21 @@ CELERY_BEAT_SCHEDULE["delivery-sweep"] = {
     "schedule": float(env_int("CONTROLTOWER_DELIVERY_SWEEP_SECONDS", 15, minimum=1)),
     "options": {"queue": CELERY_QUEUES["delivery"], "expires": 30},
 }
+# EPCIS capture (issue #9): documents of more events than this are captured by a worker on
+# the ingest queue (202 with a running job) instead of within the request; the sweep re-queues
+# capture jobs whose task was lost.
+EPCIS_CAPTURE_INLINE_EVENTS = env_int("EPCIS_CAPTURE_INLINE_EVENTS", 100, minimum=0)
+EPCIS_CAPTURE_SWEEP_GRACE = env_int("EPCIS_CAPTURE_SWEEP_GRACE", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["epcis-capture-sweep"] = {
+    "task": "integrations.capture_sweep",
+    "schedule": 30.0,
+    "options": {"queue": CELERY_QUEUES["ingest"], "expires": 30},
+}
 CELERY_TASK_ROUTES = {
     "controltower.traces.*": {"queue": CELERY_QUEUES["rules"]},
     "integrations.delivery.replay_*": {"queue": CELERY_QUEUES["replay"]},
     "integrations.delivery.resubmit": {"queue": CELERY_QUEUES["ingest"]},
+    "integrations.capture_*": {"queue": CELERY_QUEUES["ingest"]},
     "integrations.delivery.*": {"queue": CELERY_QUEUES["delivery"]},
 }
 

@@ -30,6 +30,9 @@ api_v1 = [
     path("events", event_apis.EventsApi.as_view(), name="events"),
     path("events/<int:pk>", event_apis.EventDetailApi.as_view(), name="event"),
     path("epcis/capture", epcis_apis.EpcisCaptureApi.as_view(), name="epcis-capture"),
+    path(
+        "epcis/capture/<uuid:capture_id>", epcis_apis.EpcisCaptureJobApi.as_view(), name="epcis-capture-job"
+    ),
     path("contracts", catalog_apis.ContractListApi.as_view(), name="contracts"),
     path("contracts/<str:type>", catalog_apis.ContractDetailApi.as_view(), name="contract"),
     path("systems", catalog_apis.SystemListApi.as_view(), name="systems"),

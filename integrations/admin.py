@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from integrations.models import (
+    CaptureJob,
     Event,
     EventIdentifier,
     RejectedMessage,
@@ -72,6 +73,22 @@ class EventAdmin(admin.ModelAdmin):
 class RejectedMessageAdmin(admin.ModelAdmin):
     list_display = ["id", "received_at", "system", "type", "status_code", "problem_type"]
     list_filter = ["problem_type", "status_code"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CaptureJob)
+class CaptureJobAdmin(admin.ModelAdmin):
+    """EPCIS capture jobs are made by captures; here they are looked at, never edited."""
+
+    list_display = ["capture_id", "system", "created_at", "finished_at", "success", "error_behaviour"]
+    list_filter = ["success", "error_behaviour"]
+    search_fields = ["capture_id", "system__code"]
+    exclude = ["body"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

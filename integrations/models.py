@@ -194,3 +194,47 @@ class RejectedIdentifier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+class CaptureJob(models.Model):
+    """One EPCIS capture (the EPCIS 2.0 REST binding's capture job, `/capture/{captureID}`).
+
+    A job holds what became of one posted document: when it ran, whether it succeeded, the
+    errors (problem details, one per refused event) and the per-event results. It belongs to
+    the posting system and, for people's scope, to that system's plant and supplier.
+    """
+
+    class ErrorBehaviour(models.TextChoices):
+        ROLLBACK = "rollback", "Rollback (all or nothing)"
+        PROCEED = "proceed", "Proceed (store the valid events)"
+
+    capture_id = models.UUIDField(unique=True, editable=False)
+    system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="capture_jobs")
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    success = models.BooleanField(default=True)
+    error_behaviour = models.CharField(max_length=10, choices=ErrorBehaviour.choices)
+    counts = models.JSONField(default=dict, help_text="{accepted, duplicate, rejected} event counts.")
+    results = models.JSONField(default=list, help_text="One result per EPCIS event, as answered.")
+    errors = models.JSONField(default=list, help_text="Problem details, one per refused event.")
+    # A document captured by a worker: what was posted, until the job has run.
+    body = models.BinaryField(null=True, blank=True)
+    request = models.JSONField(default=dict, help_text="{endpoint, content_type, headers} of the POST.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["system", "created_at"], name="capture_job_system_created"),
+            models.Index(
+                fields=["created_at"], condition=models.Q(finished_at=None), name="capture_job_running"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"capture {self.capture_id} ({self.system_id})"
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None

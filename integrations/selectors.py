@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from controltower.accounts.access import Access
-from integrations.models import Event, EventIdentifier, RejectedMessage, SourceSystem
+from integrations.models import CaptureJob, Event, EventIdentifier, RejectedMessage, SourceSystem
 
 
 def _scoped(queryset: QuerySet, access: Access, *, system_field: str) -> QuerySet:
@@ -26,6 +26,11 @@ def systems_visible(*, access: Access) -> QuerySet[SourceSystem]:
     if access.system_id is not None:
         return queryset.filter(pk=access.system_id)
     return access.scope.filter(queryset, plant_field="plant_id", supplier_field="supplier_id")
+
+
+def capture_jobs_visible(*, access: Access) -> QuerySet[CaptureJob]:
+    """EPCIS capture jobs: a system sees its own; people those of their plants and suppliers."""
+    return _scoped(CaptureJob.objects.select_related("system"), access, system_field="system_id")
 
 
 def rejected_messages_visible(*, access: Access) -> QuerySet[RejectedMessage]:

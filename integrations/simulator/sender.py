@@ -129,15 +129,15 @@ def read_answer(request: Request, status: int, body: Any) -> Tally:
     """Count the tower's answer to `request` (pure: status code and parsed JSON body)."""
     tally = Tally(requests=1)
     events = len(request.steps)
-    if status == 202 and isinstance(body, dict):  # one event: accepted or duplicate
+    if status in (200, 202) and isinstance(body, dict) and "accepted" in body:  # batch, EPCIS capture job
+        tally.accepted += int(body.get("accepted", 0))
+        tally.duplicate += int(body.get("duplicate", 0))
+        tally.rejected += int(body.get("rejected", 0))
+    elif status == 202 and isinstance(body, dict):  # one event: accepted or duplicate
         if body.get("status") == "duplicate":
             tally.duplicate += 1
         else:
             tally.accepted += 1
-    elif status == 200 and isinstance(body, dict) and "accepted" in body:  # batch or EPCIS document
-        tally.accepted += int(body.get("accepted", 0))
-        tally.duplicate += int(body.get("duplicate", 0))
-        tally.rejected += int(body.get("rejected", 0))
     elif status in (400, 403):  # the message (or the whole document / batch) was refused and kept
         tally.rejected += events
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -29,7 +30,11 @@ from integrations.contracts import FieldError, contract_get, extract_identifiers
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "epcis"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "standards" / "epcis"
+# The shared standards folder beside the repository; EPCIS_STANDARDS_DIR names it elsewhere (a worktree).
+SHARED = Path(
+    os.environ.get("EPCIS_STANDARDS_DIR")
+    or Path(__file__).resolve().parents[3] / "shared" / "standards" / "epcis"
+)
 CODES = {"plant": "DE10", "supplier": "SUP-20417"}
 EVENT_0 = "/epcisBody/eventList/0"
 
