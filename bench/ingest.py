@@ -10,7 +10,10 @@ database is created fresh). It measures, on the same machine and in the same run
    parsing, contract validation, dedupe, identifiers;
 3. single: one event per request at about --rate events/s (paced by wrk), latency p50/p90/p99;
 for the ASGI app under uvicorn and the WSGI app under gunicorn (the production split), and
-samples the web processes' RSS throughout. Prints events/s and ratios to raw.
+samples the web processes' RSS throughout. Prints events/s and ratios to raw, and the server's
+CPU per event. `--concurrency N` adds a closed-loop burst from N connections (what a crowd of
+clients sees) with the peak number of PostgreSQL sessions the server held; `--skip-batch`
+runs the single-event phases only, and `--database sqlite:///…` the embedded default.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+APPLICATION_NAME = "controltower-bench-web"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
 os.environ.setdefault("DEBUG", "1")
@@ -55,19 +59,41 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--servers",
         nargs="+",
-        choices=["uvicorn", "gunicorn"],
+        choices=["uvicorn", "gunicorn", "gunicorn-asgi"],
         default=["uvicorn", "gunicorn"],
-        help="uvicorn: the ASGI app, 1 process; gunicorn: the WSGI app, 2 sync workers",
+        help="uvicorn: the ASGI app, 1 process; gunicorn: the WSGI app, 2 sync workers; "
+        "gunicorn-asgi: the ASGI app under gunicorn's own ASGI worker, 2 processes",
     )
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument(
         "--gunicorn-args", default="", help='extra gunicorn options, e.g. "-k gthread --threads 2"'
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="also run single events closed-loop from this many connections (no pause), counting "
+        "the server's PostgreSQL sessions; 0: skip",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the server processes (repeatable), e.g. DATABASE_POOL=0",
+    )
+    parser.add_argument(
+        "--skip-batch", action="store_true", help="skip the raw and batch phases (single events only)"
     )
     return parser.parse_args()
 
 
 # --- setup -----------------------------------------------------------------------------------
 def fresh_database(url: str) -> None:
+    if url.startswith("sqlite:"):  # the embedded default of `make run`, for the concurrency phase
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        return
     base, _, name = url.rpartition("/")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -175,14 +201,16 @@ def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen:
     args.port = args.port or free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": url,
         "DEBUG": "0",
         "SECRET_KEY": "bench-" + "x" * 50,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
-        "DATABASE_POOL": "1" if args.server == "uvicorn" else "0",
+        "DATABASE_POOL": "0" if args.server == "gunicorn" else "1",
+        # A name of its own in pg_stat_activity, so the sessions it opens can be counted.
+        "DATABASE_URL": url if url.startswith("sqlite:") else f"{url}?application_name={APPLICATION_NAME}",
     }
+    env.update(item.split("=", 1) for item in args.server_env)
     env.pop("REDIS_URL", None)
     # Its own broker folder: the correlation tasks intake queues must not land in `make run`'s.
     env["CONTROLTOWER_DATA_DIR"] = tempfile.mkdtemp(prefix="controltower-bench-")
@@ -201,6 +229,23 @@ def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen:
             "warning",
             "--workers",
             str(args.workers),
+        ]
+    elif args.server == "gunicorn-asgi":
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "controltower.asgi:application",
+            "-k",
+            "asgi",
+            "--asgi-lifespan",
+            "off",
+            "-b",
+            f"127.0.0.1:{args.port}",
+            "-w",
+            str(args.workers),
+            "--log-level",
+            "warning",
         ]
     else:
         cmd = [
@@ -316,34 +361,100 @@ end
 def single_latency_wrk(base: str, token: str, tmpl: dict, rate: int, seconds: int) -> dict[str, float] | None:
     """Paced load from wrk (C, light on the CPU we share with the server): `connections`
     connections each send, wait for the answer, then pause, so the total is about `rate`/s."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    if shutil.which("wrk") is None:
         return None
+    connections = max(1, rate // 10)
+    return run_wrk(
+        base, token, tmpl, connections=connections, delay_ms=int(1000 * connections / rate), seconds=seconds
+    )
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU (user + system) spent so far by the server process and its worker processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
+    total = 0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
+
+
+class SessionSampler(threading.Thread):
+    """Peak number of PostgreSQL sessions the server holds, sampled every 20 ms."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.peak, self.stop = url, 0, threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop.is_set():
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [APPLICATION_NAME]
+                ).fetchone()
+                self.peak = max(self.peak, count)
+                time.sleep(0.02)
+
+
+def single_closed_loop_wrk(
+    base: str, token: str, tmpl: dict, connections: int, seconds: int, url: str
+) -> dict[str, float]:
+    """Every connection sends its next event as soon as the last is answered: what a burst of
+    `connections` clients sees (throughput, latency, errors) and how many sessions it costs."""
+    sessions = SessionSampler(url)
+    if not url.startswith("sqlite:"):
+        sessions.start()
+    try:
+        figures = run_wrk(base, token, tmpl, connections=connections, delay_ms=0, seconds=seconds)
+    finally:
+        sessions.stop.set()
+        if sessions.is_alive():
+            sessions.join()
+    figures["peak_sessions"] = float(sessions.peak)
+    return figures
+
+
+def run_wrk(base: str, token: str, tmpl: dict, *, connections: int, delay_ms: int, seconds: int) -> dict:
     event = make_event(tmpl)
     event["id"] = "@@ID@@"
     prefix, suffix = json.dumps(event).split("@@ID@@")
-    connections = max(1, rate // 10)
     script = WRK_SCRIPT % {
         "prefix": lua_string(prefix),
         "suffix": lua_string(suffix),
         "token": token,
-        "delay_ms": int(1000 * connections / rate),
+        "delay_ms": delay_ms,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
+    threads = min(2, connections)
     result = subprocess.run(
-        [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", handle.name, base],
+        [shutil.which("wrk"), "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+        + ["--timeout", "30s", "-s", handle.name, base],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
     )
     out = result.stdout
+    if "Requests/sec" not in out:
+        raise SystemExit(f"wrk failed:\n{out}\n{result.stderr}")
     figures = {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
     for label in ("50", "90", "99"):
-        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()
-        figures[f"p{label}_ms"] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        found = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        if found is None:
+            print(f"wrk gave no {label}th percentile:\n{out}", file=sys.stderr)
+            figures[f"p{label}_ms"] = float("nan")
+            continue
+        value, unit = found.groups()
+        figures[f"p{label}_ms"] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    figures["socket_errors"] = socket_errors.group(1) if socket_errors else "none"
     return figures
 
 
@@ -361,17 +472,35 @@ def measure_server(
     sampler.start()
     base = f"http://127.0.0.1:{args.port}"
     try:
-        rate, counts = batch_rate(base, token, events, args.batch_size, args.clients)
-        print(
-            f"  {server_kind}: HTTP batch ingest ({args.workers} worker process(es), {args.clients} clients): "
-            f"{rate:,.0f} events/s, ratio to raw {rate / raw:.2f}  {counts}"
-        )
+        if not args.skip_batch:
+            rate, counts = batch_rate(base, token, events, args.batch_size, args.clients)
+            print(
+                f"  {server_kind}: HTTP batch ingest ({args.workers} worker process(es), {args.clients} clients): "
+                f"{rate:,.0f} events/s, ratio to raw {rate / raw:.2f}  {counts}"
+            )
+        cpu = server_cpu_seconds(server.pid)
         figures = single_latency_wrk(base, token, tmpl, args.rate, args.seconds)
+        cpu_ms = (
+            1000 * (server_cpu_seconds(server.pid) - cpu) / (figures["requests_per_second"] * args.seconds)
+        )
         print(
             f"  {server_kind}: single events at about {args.rate}/s for {args.seconds}s: achieved "
             f"{figures['requests_per_second']:,.0f}/s, p50 {figures['p50_ms']:.1f} ms, "
-            f"p90 {figures['p90_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, non-2xx {figures['non_2xx']:.0f}"
+            f"p90 {figures['p90_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, non-2xx {figures['non_2xx']:.0f}, "
+            f"server CPU {cpu_ms:.2f} ms per event"
         )
+        if args.concurrency:
+            cpu = server_cpu_seconds(server.pid)
+            burst = single_closed_loop_wrk(base, token, tmpl, args.concurrency, args.seconds, args.database)
+            total = burst["requests_per_second"] * args.seconds
+            cpu_ms = 1000 * (server_cpu_seconds(server.pid) - cpu) / total
+            print(
+                f"  {server_kind}: single events from {args.concurrency} connections, closed loop, "
+                f"{args.seconds}s: {burst['requests_per_second']:,.0f}/s, p50 {burst['p50_ms']:.1f} ms, "
+                f"p99 {burst['p99_ms']:.1f} ms, non-2xx {burst['non_2xx']:.0f}, socket errors "
+                f"{burst['socket_errors']}, peak PostgreSQL sessions {burst['peak_sessions']:.0f}, "
+                f"server CPU {cpu_ms:.2f} ms per event"
+            )
     finally:
         sampler.stop.set()
         sampler.join()
@@ -388,10 +517,12 @@ def main() -> None:
     token = django_setup(args.database)
     tmpl = template()
     events = [make_event(tmpl) for _ in range(args.events)]
-    raw = raw_rate(args.database, events, args.batch_size)
-    print(
-        f"raw PostgreSQL multi-row insert: {raw:,.0f} events/s ({args.batch_size}-row INSERTs, same indexes)"
-    )
+    raw = 0.0
+    if not args.skip_batch:
+        raw = raw_rate(args.database, events, args.batch_size)
+        print(
+            f"raw PostgreSQL multi-row insert: {raw:,.0f} events/s ({args.batch_size}-row INSERTs, same indexes)"
+        )
     for server_kind in args.servers:
         fresh = [make_event(tmpl) for _ in range(args.events)]
         measure_server(args, server_kind, token, tmpl, fresh, raw)

@@ -141,12 +141,20 @@ else:
     _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
     # Named in pg_stat_activity (Celery workers rename theirs: controltower/celery.py).
     _options.setdefault("application_name", "controltower")
+# --- Database pool: a bound on the connections one process opens ------------------------------
+# Under ASGI every request's sync code runs in a thread of its own, and each thread opens its own
+# connection: 128 concurrent clients made ~90 connections and PostgreSQL refused the rest. The
+# ASGI entry point (controltower/asgi.py) therefore turns the pool on unless DATABASE_POOL says
+# otherwise; a process then holds at most DATABASE_POOL_MAX_SIZE connections, and a request that
+# waits longer than DATABASE_POOL_TIMEOUT seconds for one is answered 503 + Retry-After
+# (psycopg's PoolTimeout is an OperationalError: controltower/problems.py). Sync WSGI workers and
+# Celery processes use one connection per process (CONN_MAX_AGE) and leave it off.
 if _database["ENGINE"] != "django.db.backends.sqlite3" and env_bool("DATABASE_POOL", False):
-    # psycopg's pool keeps connections warm for ASGI, where CONN_MAX_AGE does not reuse them.
-    _database["CONN_MAX_AGE"] = 0
+    _database["CONN_MAX_AGE"] = 0  # Django requires it: the pool, not the thread, keeps them warm
     _database.setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 5.0, minimum=0.01),
     }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

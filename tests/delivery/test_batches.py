@@ -160,3 +160,42 @@ def _worker_sessions_older_than_the_first_attempt() -> int:
         )
         [(sessions,)] = cursor.fetchall()
     return sessions
+
+
+class _Transactions:
+    """Counts the transactions a connection commits: explicit commits, and each write statement
+    run outside a transaction (autocommit makes it one)."""
+
+    def __init__(self, conn) -> None:
+        self.conn, self.count = conn, 0
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.conn.in_atomic_block and sql.lstrip().split(None, 1)[0].upper() in {"INSERT", "UPDATE"}:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+
+def test_a_batch_commits_once_to_start_each_group_and_once_to_record_it(
+    client, network, asgi_server, make_target, subscribe, monkeypatch
+):
+    sandbox_receiver_upsert(code="erp", error_rate=0.0)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/")
+    ids = _deliveries(client, network, target, subscribe, 2 * IN_FLIGHT, "commits")
+    transactions = _Transactions(connection)
+    commit = connection.commit
+
+    def counted_commit():
+        transactions.count += 1
+        return commit()
+
+    monkeypatch.setattr(connection, "commit", counted_commit)
+    with connection.execute_wrapper(transactions):
+        assert deliveries_attempt(delivery_ids=ids) == ["delivered"] * len(ids)
+    # Two groups of IN_FLIGHT: claims and attempts in one transaction, records in another (was
+    # one transaction per claim, per attempt and per record: 3 per delivery).
+    assert transactions.count == 2 * 2
+    attempts = DeliveryAttempt.objects.filter(delivery_id__in=ids)
+    assert sorted(attempts.values_list("outcome", flat=True)) == ["delivered"] * len(ids)
+    assert set(Delivery.objects.filter(pk__in=ids).values_list("status", "attempts_total")) == {
+        ("delivered", 1)
+    }

@@ -99,20 +99,35 @@ def deliveries_attempt(*, delivery_ids: Sequence[int], seconds: float | None = N
             for position in live[start:]:
                 results[position] = "deferred"
             break
-        sends: list[tuple[int, Delivery, _Sending]] = []
-        for position, delivery in group:
-            # One Target object per target, so a circuit change seen by one delivery holds for the next.
-            delivery.target = targets.setdefault(delivery.target_id, delivery.target)
-            parked_before = first_parked.get(delivery.target_id, delivery.pk) < delivery.pk
-            began = _attempt_start(delivery, parked_before=parked_before)
-            if isinstance(began, str):
-                results[position] = began
-            else:
-                sends.append((position, delivery, began))
+        # One transaction claims the group and writes its attempts down, one records its answers:
+        # two commits per group instead of three per delivery (the worker's CPU and PostgreSQL's
+        # per delivery were 1.8x and 3.6x the plain client's in the bulk-retry benchmark).
+        with transaction.atomic():
+            claimed: list[tuple[int, Delivery, _Claim]] = []
+            for position, delivery in group:
+                # One Target object per target, so a circuit change seen by one delivery holds for the next.
+                delivery.target = targets.setdefault(delivery.target_id, delivery.target)
+                parked_before = first_parked.get(delivery.target_id, delivery.pk) < delivery.pk
+                claim = _attempt_claim(delivery, parked_before=parked_before)
+                if isinstance(claim, str):
+                    results[position] = claim
+                else:
+                    claimed.append((position, delivery, claim))
+            attempts = _attempts_begin([(delivery, claim.started) for _, delivery, claim in claimed])
+        sends = [
+            (position, delivery, _Sending(claim.lease, attempt, claim.request, claim.probe))
+            for (position, delivery, claim), attempt in zip(claimed, attempts, strict=True)
+        ]
         outcomes = _send_all([began.request for _, _, began in sends])
-        for (position, delivery, began), outcome in zip(sends, outcomes, strict=True):
+        with transaction.atomic():
+            recorded = [
+                _record(delivery, delivery.target, outcome, lease=began.lease, attempt=began.attempt)
+                for (_, delivery, began), outcome in zip(sends, outcomes, strict=True)
+            ]
+        # The circuit counts each answer in turn, after the records are committed.
+        for (position, delivery, began), outcome, result in zip(sends, outcomes, recorded, strict=True):
             target = delivery.target
-            result = _record(delivery, target, outcome, lease=began.lease, attempt=began.attempt)
+            circuit_record(target=target, outcome=outcome, now=timezone.now())
             if began.probe or not outcome.delivered or target.consecutive_failures:
                 target.refresh_from_db(fields=CIRCUIT_FIELDS)
             if delivery.job_id and result in ("delivered", "dead_lettered"):
@@ -127,6 +142,16 @@ def deliveries_attempt(*, delivery_ids: Sequence[int], seconds: float | None = N
 
 
 @dataclass(frozen=True)
+class _Claim:
+    """A claimed delivery whose request is built; its attempt is written down with its group's."""
+
+    lease: datetime
+    started: datetime
+    request: Request
+    probe: bool
+
+
+@dataclass(frozen=True)
 class _Sending:
     """A claimed delivery whose attempt is written down and whose request is built."""
 
@@ -136,9 +161,9 @@ class _Sending:
     probe: bool
 
 
-def _attempt_start(delivery: Delivery, *, parked_before: bool) -> str | _Sending:
-    """Claim the delivery and write its attempt down; or say why it is not sent now
-    (skipped, paused, postponed)."""
+def _attempt_claim(delivery: Delivery, *, parked_before: bool) -> str | _Claim:
+    """Claim the delivery and build its request; or say why it is not sent now (skipped,
+    paused, postponed)."""
     now = timezone.now()
     target = delivery.target
     # The lease outlives the HTTP timeout by a margin (time to record the answer).
@@ -171,9 +196,8 @@ def _attempt_start(delivery: Delivery, *, parked_before: bool) -> str | _Sending
     wait = rate_wait(target=target)
     if wait:
         return _postpone(delivery, lease, until=now + timedelta(seconds=wait))
-    attempt = _attempt_begin(delivery, started=now)
     request = delivery_request(delivery=delivery, target=target)
-    return _Sending(lease=lease, attempt=attempt, request=request, probe=gate.probe)
+    return _Claim(lease=lease, started=now, request=request, probe=gate.probe)
 
 
 _sender: ThreadPoolExecutor | None = None
@@ -199,20 +223,29 @@ def _forget_sender() -> None:
 os.register_at_fork(after_in_child=_forget_sender)
 
 
-def _attempt_begin(delivery: Delivery, *, started: datetime) -> DeliveryAttempt:
-    """Write the attempt before sending: if this worker dies mid-send, the log still shows an
-    attempt was made (marked interrupted by the next one) — the target may have acted on it."""
-    if delivery.lease_until is not None:
-        # Loaded with a lease, claimed because it expired: its holder may have died mid-send.
-        # (Every attempt that ends normally clears the lease, so otherwise none is "sending".)
-        DeliveryAttempt.objects.filter(delivery=delivery, outcome=SENDING).update(outcome=INTERRUPTED)
-    return DeliveryAttempt.objects.create(
-        delivery=delivery,
-        number=delivery.attempts_total + 1,
-        cause=delivery.round_cause if delivery.attempts == 0 else DeliveryAttempt.Cause.RETRY,
-        job_id=delivery.job_id,
-        started_at=started,
-        outcome=SENDING,
+def _attempts_begin(claimed: list[tuple[Delivery, datetime]]) -> list[DeliveryAttempt]:
+    """Write the attempts down before sending (one INSERT for the group): if this worker dies
+    mid-send, the log still shows an attempt was made (marked interrupted by the next one) —
+    the target may have acted on it."""
+    for delivery, _ in claimed:
+        if delivery.lease_until is not None:
+            # Loaded with a lease, claimed because it expired: its holder may have died mid-send.
+            # (Every attempt that ends normally clears the lease, so otherwise none is "sending".)
+            DeliveryAttempt.objects.filter(delivery=delivery, outcome=SENDING).update(outcome=INTERRUPTED)
+    if not claimed:
+        return []
+    return DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                delivery=delivery,
+                number=delivery.attempts_total + 1,
+                cause=delivery.round_cause if delivery.attempts == 0 else DeliveryAttempt.Cause.RETRY,
+                job_id=delivery.job_id,
+                started_at=started,
+                outcome=SENDING,
+            )
+            for delivery, started in claimed
+        ]
     )
 
 
@@ -287,7 +320,9 @@ def _record(
                 "dead_letter_reason": reason[:500],
             }
             result = "dead_lettered"
-    with transaction.atomic():
+    # Part of the group's transaction when there is one (no savepoint: a failure fails them all,
+    # and their leases lapse as if the worker had died).
+    with transaction.atomic(savepoint=False):
         DeliveryAttempt.objects.filter(pk=attempt.pk).update(
             latency_ms=outcome.latency_ms,
             status_code=outcome.status_code,
@@ -310,7 +345,6 @@ def _record(
             transaction.on_commit(
                 lambda: delivery_dead_lettered.send(sender=Delivery, delivery_id=delivery.pk)
             )
-    circuit_record(target=target, outcome=outcome, now=now)
     if result == "retrying":
         _publish_later(delivery.pk, fields["next_attempt_at"])
     return result
@@ -324,11 +358,15 @@ def _publish_later(delivery_id: int, due: datetime) -> None:
         return
     from integrations.delivery.tasks import deliver
 
-    try:
-        deliver.apply_async(
-            kwargs={"delivery_id": delivery_id},
-            countdown=max(0.0, delay),
-            queue=settings.CELERY_QUEUES["delivery"],
-        )
-    except Exception:  # noqa: BLE001 — the sweeper picks it up when due
-        logger.warning("delivery: could not queue the retry of %s; the sweeper will", delivery_id)
+    def publish() -> None:
+        try:
+            deliver.apply_async(
+                kwargs={"delivery_id": delivery_id},
+                countdown=max(0.0, delay),
+                queue=settings.CELERY_QUEUES["delivery"],
+            )
+        except Exception:  # noqa: BLE001 — the sweeper picks it up when due
+            logger.warning("delivery: could not queue the retry of %s; the sweeper will", delivery_id)
+
+    # After the row says when it is due (at once outside a transaction).
+    transaction.on_commit(publish)
