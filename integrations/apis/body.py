@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
+from integrations.adapters.json_values import json_decode, unsafe_values
 from integrations.contracts import FieldError
 
 
@@ -38,9 +38,13 @@ def read_body(request) -> bytes:
         raise BodyProblem(status=413, slug="payload-too-large", body=b"", detail=str(exc)) from exc
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, *, check_values: bool = True) -> Any:
+    """The body's JSON value, parsed once. Refuses (400) a body that is not UTF-8 JSON and, with
+    `check_values`, one holding a value we cannot keep (NUL, a lone surrogate, NaN/Infinity,
+    nesting past `MAX_DEPTH`), naming each by pointer. CloudEvents intake passes
+    `check_values=False` and checks per event, so one bad event does not refuse a batch."""
     try:
-        return json.loads(body.decode("utf-8"))
+        value = json_decode(body)
     except UnicodeDecodeError as exc:
         raise BodyProblem(
             status=400, slug="malformed-request", body=body, detail=f"The body is not UTF-8: {exc}"
@@ -49,6 +53,18 @@ def parse_json(body: bytes) -> Any:
         raise BodyProblem(
             status=400, slug="malformed-request", body=body, detail=f"The body is not valid JSON: {exc}"
         ) from exc
+    found = unsafe_values(value) if check_values else []
+    if found:
+        problem = BodyProblem(
+            status=400,
+            slug="validation-error",
+            body=body,
+            detail=f"The body holds {len(found)} value(s) that cannot be kept: {found[0].pointer or '/'} "
+            f"{found[0].detail}.",
+        )
+        problem.errors = found
+        raise problem
+    return value
 
 
 def media_type(request) -> str:

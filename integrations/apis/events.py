@@ -15,6 +15,7 @@ from controltower.api import filtered_page
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
+from integrations.adapters.json_values import error_dicts
 from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
 from integrations.apis.filters import EventFilter
 from integrations.apis.pagination import NewestFirst
@@ -47,7 +48,7 @@ def refuse(request, problem: BodyProblem, *, system) -> Response:
         status=problem.status,
         detail=problem.detail,
         instance=request.path,
-        errors=[{"pointer": e.pointer, "detail": e.detail} for e in problem.errors],
+        errors=error_dicts(problem.errors),
         rejected_message=rejected.pk,
     )
     return Response(body, status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
@@ -161,7 +162,7 @@ class EventsApi(APIView):
     def _candidates(self, request, body: bytes) -> tuple[str, list[Candidate]]:
         kind = media_type(request)
         if kind == BATCH:
-            items, errors = parse_batch(parse_json(body))
+            items, errors = parse_batch(parse_json(body, check_values=False))
             if errors:
                 raise BodyProblem(status=400, slug="validation-error", body=body, detail=errors[0].detail)
             limit = settings.INTAKE_MAX_BATCH_EVENTS
@@ -177,7 +178,7 @@ class EventsApi(APIView):
                 for i, p in enumerate(items)
             ]
         if kind == STRUCTURED:
-            parsed = parse_structured(parse_json(body))
+            parsed = parse_structured(parse_json(body, check_values=False))
             return Event.Mode.STRUCTURED, [
                 Candidate(raw=parsed.raw, event=parsed.event, errors=parsed.errors)
             ]

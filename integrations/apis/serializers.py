@@ -31,6 +31,7 @@ class EventSerializer(serializers.ModelSerializer):
             "version",
             "subject",
             "time",
+            "time_basis",
             "received_at",
             "mode",
             "system",

@@ -24,6 +24,7 @@ EVENT_FIELDS = [
     "version",
     "subject",
     "event_time",
+    "time_basis",
     "received_at",
     "mode",
     "attributes",
@@ -32,6 +33,7 @@ EVENT_FIELDS = [
     "supplier",
 ]
 JSON_FIELDS = {"attributes", "data"}
+DEFAULTS = {"time_basis": Event.TimeBasis.EVENT}  # a row may leave these out
 IDENTIFIER_FIELDS = ["event", "kind", "value"]
 # SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535.
 MAX_PARAMETERS = 30_000
@@ -66,7 +68,11 @@ def insert_new_events(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], i
     skips the row. Returns {(source, event_id): id} for the rows this call inserted only.
     """
     values = [
-        [json.dumps(row[name]) if name in JSON_FIELDS else row[name] for name in EVENT_FIELDS] for row in rows
+        [
+            json.dumps(row[name]) if name in JSON_FIELDS else row.get(name, DEFAULTS.get(name))
+            for name in EVENT_FIELDS
+        ]
+        for row in rows
     ]
     conflict = ", ".join(_columns(Event, ["source", "event_id"]))
     suffix = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {', '.join(_columns(Event, ['source', 'event_id', 'id']))}"
