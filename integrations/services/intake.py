@@ -192,7 +192,7 @@ def _check(
         return item
     item.version = contract.version
     item.identifiers = extract_identifiers(contract, event.data)
-    item.time, item.time_basis = _business_time(event, contract)
+    item.time, item.time_basis = business_time_of(event, contract)
     outcome.status = ACCEPTED
     outcome.errors = []
     return item
@@ -239,8 +239,11 @@ def _sorted(errors: list[FieldError]) -> list[FieldError]:
     return sorted(dict.fromkeys(errors), key=lambda e: e.pointer)
 
 
-def _business_time(event: CloudEvent, contract: Contract) -> tuple[datetime | None, str]:
-    """The event's business time and where it came from (None: the receipt time)."""
+def business_time_of(event: CloudEvent, contract: Contract) -> tuple[datetime | None, str]:
+    """The event's business time and where it came from (None: the receipt time).
+
+    CloudEvents 1.0 makes `time` optional; without it the contract's own time field
+    (`x-business-time`) says when it happened, and without that only our receipt does."""
     if event.time is not None:
         return event.time, Event.TimeBasis.EVENT
     pointer = contract.business_time
