@@ -9,6 +9,8 @@ response encoder and end in a 500.
 
 - `json_decode` parses a body once, exactly as `json.loads` does, except that nesting too deep
   for the parser comes back with the too-deep containers replaced by a marker instead of raising;
+- `json_encode_checked` writes a value as the JSON text intake stores anyway and, from that
+  text, says which checks it still needs, so the walk below mostly has nothing to do;
 - `unsafe_values` walks a parsed value (no second parse) and names each value we cannot keep by
   JSON pointer, so a batch can refuse one event and keep the rest;
 - `printable` / `printable_json` escape text so that whatever arrived can still be stored and
@@ -43,6 +45,15 @@ _UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
+#: What `unsafe_values` must still look at in a value: everything; only the nesting of its
+#: containers; nothing at all.
+FULL, DEPTH, NONE = "full", "depth", "none"
+# In JSON written with ensure_ascii, NUL and every surrogate appear as these escapes.
+_SUSPECT_ESCAPES = ("\\u0000", "\\ud", "\\uD")
+# json.dumps builds an encoder per call when given any option; this one is built once.
+_STRICT_ENCODER = json.JSONEncoder(allow_nan=False)
+
+
 def json_decode(body: bytes | str) -> Any:
     """The body's JSON value. Raises `UnicodeDecodeError` / `ValueError` as `json.loads` does,
     never `RecursionError`: containers deeper than MAX_DEPTH become `TOO_DEEP`, which
@@ -52,6 +63,23 @@ def json_decode(body: bytes | str) -> Any:
         return json.loads(text)
     except RecursionError:
         return json.loads(_without_deep_containers(text))
+
+
+def json_encode_checked(value: Any, *, depth: int = 1) -> tuple[str | None, str]:
+    """`value` as the JSON text we store (`json.dumps` defaults), and what `unsafe_values` must
+    still check in it: the hot path writes this text anyway, so reading it costs a substring
+    search instead of a walk. NaN/Infinity fail to encode (None: check it all); NUL and lone
+    surrogates show as escapes (a valid pair too: then the walk decides); few brackets mean
+    shallow."""
+    try:
+        text = _STRICT_ENCODER.encode(value)
+    except (ValueError, RecursionError):
+        return None, FULL
+    if any(escape in text for escape in _SUSPECT_ESCAPES):
+        return text, FULL
+    if text.count("{") + text.count("[") <= MAX_DEPTH - depth + 1:  # an overcount: strings too
+        return text, NONE
+    return text, DEPTH
 
 
 def _without_deep_containers(text: str) -> str:
@@ -92,15 +120,37 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def unsafe_values(value: Any, *, pointer: str = "", depth: int = 1) -> list[FieldError]:
+def unsafe_values(value: Any, *, pointer: str = "", depth: int = 1, checks: str = FULL) -> list[FieldError]:
     """Each value under `value` that cannot be stored, by JSON pointer (at most MAX_FINDINGS).
 
     `value` sits at `pointer` and, if a container, at nesting level `depth` of its body. Finds:
     NUL and lone surrogates in strings and member names, NaN and ±Infinity (literals, or numbers
-    past the float range such as 1e400), containers nested past MAX_DEPTH."""
+    past the float range such as 1e400), containers nested past MAX_DEPTH. `checks` is what
+    `json_encode_checked` said the value needs (FULL when unknown)."""
     found: list[FieldError] = []
-    _walk(value, pointer, depth, found)
+    if checks == FULL:
+        _walk(value, pointer, depth, found)
+    elif checks == DEPTH:
+        _walk_containers(value, pointer, depth, found)
     return found
+
+
+def _walk_containers(value: Any, pointer: str, depth: int, found: list[FieldError]) -> None:
+    """`_walk` for a value whose strings and numbers are known to be fine: nesting only."""
+    if isinstance(value, dict):
+        if depth > MAX_DEPTH:
+            found.append(FieldError(pointer, TOO_DEEP_DETAIL))
+            return
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                _walk_containers(item, f"{pointer}/{_escape(key)}", depth + 1, found)
+    elif isinstance(value, list):
+        if depth > MAX_DEPTH:
+            found.append(FieldError(pointer, TOO_DEEP_DETAIL))
+            return
+        for index, item in enumerate(value):
+            if isinstance(item, dict | list):
+                _walk_containers(item, f"{pointer}/{index}", depth + 1, found)
 
 
 def _walk(value: Any, pointer: str, depth: int, found: list[FieldError]) -> None:

@@ -38,22 +38,13 @@ def read_body(request) -> bytes:
         raise BodyProblem(status=413, slug="payload-too-large", body=b"", detail=str(exc)) from exc
 
 
-def parse_json(body: bytes, *, check_values: bool = True) -> Any:
-    """The body's JSON value, parsed once. Refuses (400) a body that is not UTF-8 JSON and, with
-    `check_values`, one holding a value we cannot keep (NUL, a lone surrogate, NaN/Infinity,
-    nesting past `MAX_DEPTH`), naming each by pointer. CloudEvents intake passes
-    `check_values=False` and checks per event, so one bad event does not refuse a batch."""
-    try:
-        value = json_decode(body)
-    except UnicodeDecodeError as exc:
-        raise BodyProblem(
-            status=400, slug="malformed-request", body=body, detail=f"The body is not UTF-8: {exc}"
-        ) from exc
-    except ValueError as exc:
-        raise BodyProblem(
-            status=400, slug="malformed-request", body=body, detail=f"The body is not valid JSON: {exc}"
-        ) from exc
-    found = unsafe_values(value) if check_values else []
+def parse_json(body: bytes) -> Any:
+    """The body's JSON value, parsed once. Refuses (400) a body that is not UTF-8 JSON or that
+    holds a value we cannot keep (NUL, a lone surrogate, NaN/Infinity, nesting past
+    `MAX_DEPTH`), naming each by pointer. (CloudEvents intake uses `decode_body` and checks per
+    event, so that one bad event does not refuse a batch.)"""
+    value = decode_body(body)
+    found = unsafe_values(value)
     if found:
         problem = BodyProblem(
             status=400,
@@ -65,6 +56,21 @@ def parse_json(body: bytes, *, check_values: bool = True) -> Any:
         problem.errors = found
         raise problem
     return value
+
+
+def decode_body(body: bytes) -> Any:
+    """The body's JSON value (nesting too deep for the parser marked, see `json_decode`); 400
+    for a body that is not UTF-8 JSON."""
+    try:
+        return json_decode(body)
+    except UnicodeDecodeError as exc:
+        raise BodyProblem(
+            status=400, slug="malformed-request", body=body, detail=f"The body is not UTF-8: {exc}"
+        ) from exc
+    except ValueError as exc:
+        raise BodyProblem(
+            status=400, slug="malformed-request", body=body, detail=f"The body is not valid JSON: {exc}"
+        ) from exc
 
 
 def media_type(request) -> str:

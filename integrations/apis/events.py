@@ -16,7 +16,7 @@ from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
 from integrations.adapters.json_values import error_dicts
-from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
+from integrations.apis.body import BodyProblem, decode_body, media_type, read_body, request_headers
 from integrations.apis.filters import EventFilter
 from integrations.apis.pagination import NewestFirst
 from integrations.apis.permissions import IsSourceSystem
@@ -162,7 +162,7 @@ class EventsApi(APIView):
     def _candidates(self, request, body: bytes) -> tuple[str, list[Candidate]]:
         kind = media_type(request)
         if kind == BATCH:
-            items, errors = parse_batch(parse_json(body, check_values=False))
+            items, errors = parse_batch(decode_body(body))
             if errors:
                 raise BodyProblem(status=400, slug="validation-error", body=body, detail=errors[0].detail)
             limit = settings.INTAKE_MAX_BATCH_EVENTS
@@ -178,7 +178,7 @@ class EventsApi(APIView):
                 for i, p in enumerate(items)
             ]
         if kind == STRUCTURED:
-            parsed = parse_structured(parse_json(body, check_values=False))
+            parsed = parse_structured(decode_body(body))
             return Event.Mode.STRUCTURED, [
                 Candidate(raw=parsed.raw, event=parsed.event, errors=parsed.errors)
             ]

@@ -60,6 +60,12 @@ def _insert(model, fields: list[str], rows: Sequence[Sequence[Any]], *, suffix: 
     return returned
 
 
+def _value(row: dict[str, Any], name: str) -> Any:
+    if name in JSON_FIELDS:  # a caller that has the JSON text already passes it as <name>_json
+        return row.get(f"{name}_json") or json.dumps(row[name])
+    return row.get(name, DEFAULTS.get(name))
+
+
 def insert_new_events(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """Insert event rows (dicts keyed by EVENT_FIELDS; FKs as ids) that are not stored yet.
 
@@ -67,13 +73,7 @@ def insert_new_events(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], i
     PostgreSQL waits for a concurrent insert of the same (source, event_id) to commit and then
     skips the row. Returns {(source, event_id): id} for the rows this call inserted only.
     """
-    values = [
-        [
-            json.dumps(row[name]) if name in JSON_FIELDS else row.get(name, DEFAULTS.get(name))
-            for name in EVENT_FIELDS
-        ]
-        for row in rows
-    ]
+    values = [[_value(row, name) for name in EVENT_FIELDS] for row in rows]
     conflict = ", ".join(_columns(Event, ["source", "event_id"]))
     suffix = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {', '.join(_columns(Event, ['source', 'event_id', 'id']))}"
     return {

@@ -33,6 +33,7 @@ from integrations.adapters.cloudevents import CloudEvent, intake_errors, parse_r
 from integrations.adapters.json_values import (
     TOO_DEEP_DETAIL,
     error_dicts,
+    json_encode_checked,
     printable,
     printable_json,
     text_problem,
@@ -111,6 +112,7 @@ class _Checked:
     supplier_id: int | None = None
     time: datetime | None = None  # None: the receipt time, set when stored
     time_basis: str = Event.TimeBasis.RECEIPT
+    data_json: str | None = None  # the data as stored, written once while checking it
 
 
 def events_ingest(
@@ -184,7 +186,7 @@ def _check(
             FieldError(f"{prefix}/source", f"{event.source!r} is not a source of system {system.code}")
         ]
         return item
-    contract, errors = _content_errors(event.as_structured() if not raw else raw, prefix)
+    contract, errors, item.data_json = _content_errors(event.as_structured() if not raw else raw, prefix)
     if not errors:
         errors.extend(_resolve_partners(item, system=system, partners=partners))
     if errors:
@@ -198,9 +200,12 @@ def _check(
     return item
 
 
-def _content_errors(raw: Mapping[str, Any], prefix: str) -> tuple[Contract | None, list[FieldError]]:
-    """The contract `raw` names and every problem of what it carries: what intake needs beyond
-    the spec, values that cannot be stored, and the data checked against the contract."""
+def _content_errors(
+    raw: Mapping[str, Any], prefix: str
+) -> tuple[Contract | None, list[FieldError], str | None]:
+    """The contract `raw` names, every problem of what it carries (what intake needs beyond the
+    spec, values that cannot be stored, the data checked against the contract), and the data as
+    the JSON text to store (written here, once, because reading it spares walking the data)."""
     errors = intake_errors(raw, prefix=prefix)
     type_, dataschema = raw.get("type"), raw.get("dataschema")
     contract = None
@@ -221,13 +226,14 @@ def _content_errors(raw: Mapping[str, Any], prefix: str) -> tuple[Contract | Non
         if contract is None:
             errors.append(FieldError(f"{prefix}/dataschema", f"{type_} has no version {version}"))
     if "data" not in raw or "data_base64" in raw:
-        return contract, errors
-    unsafe = unsafe_values(raw["data"], pointer=f"{prefix}/data", depth=2)
+        return contract, errors, None
+    data_json, checks = json_encode_checked(raw["data"], depth=2)
+    unsafe = unsafe_values(raw["data"], pointer=f"{prefix}/data", depth=2, checks=checks)
     errors.extend(unsafe)
     if contract is not None and not any(e.pointer.endswith("/data_base64") for e in errors):
         if not _too_deep(unsafe):  # the schema walk would recurse as deep as the data does
             errors.extend(_prefixed(validate_data(contract, raw["data"]), prefix))
-    return contract, errors
+    return contract, errors, data_json
 
 
 def _too_deep(errors: list[FieldError]) -> bool:
@@ -310,6 +316,7 @@ def _row(item: _Checked, *, system: SourceSystem, mode: str, now) -> dict[str, A
         "mode": mode,
         "attributes": attributes,
         "data": event.data,
+        "data_json": item.data_json,
         "plant": item.plant_id,
         "supplier": item.supplier_id,
     }
