@@ -20,7 +20,12 @@ from integrations.apis.body import BodyProblem, decode_body, media_type, read_bo
 from integrations.apis.filters import EventFilter
 from integrations.apis.pagination import NewestFirst
 from integrations.apis.permissions import IsSourceSystem
-from integrations.apis.serializers import EventDetailSerializer, EventSerializer
+from integrations.apis.serializers import (
+    EventDetailSerializer,
+    EventSerializer,
+    IntakeBatchSerializer,
+    IntakeResultSerializer,
+)
 from integrations.contracts import contracts_all
 from integrations.models import Event
 from integrations.services.intake import REJECTED, Candidate, RequestRecord, events_ingest
@@ -132,9 +137,18 @@ class EventsApi(APIView):
             "application/json": OpenApiTypes.OBJECT,
         },
         responses={
-            202: OpenApiResponse(description="Single event: `accepted` or `duplicate`."),
+            202: OpenApiResponse(
+                IntakeResultSerializer,
+                description="Single event (structured or binary): accepted or duplicate.",
+            ),
             200: OpenApiResponse(
-                description="Batch: one result per event (accepted, duplicate, rejected with errors)."
+                IntakeBatchSerializer,
+                description=(
+                    "Batch: answered per event, in order. Each event is stored or refused on its own: "
+                    "good events are stored even when others are rejected (each rejected one kept as a "
+                    "rejected message with all its errors). 200 means the batch was read, not that "
+                    "every event was accepted: check `rejected` and each result's `status`."
+                ),
             ),
             413: OpenApiResponse(description="Body over INTAKE_MAX_BODY_BYTES."),
             415: OpenApiResponse(description="Not a CloudEvents content type and no ce-* headers."),
@@ -143,7 +157,11 @@ class EventsApi(APIView):
         description=(
             "Structured mode (`application/cloudevents+json`), binary mode (`ce-*` headers, JSON body) or a "
             "batch (`application/cloudevents-batch+json`). `source`+`id` is the idempotency key. "
-            "Every refused event is kept as a rejected message."
+            "`time` is optional (CloudEvents 1.0): without it the business time is the contract's own "
+            "time field (its `x-business-time`), marked `time_basis: data` on the event. "
+            "A refused event is answered with all its errors at once (envelope and data) and kept as a "
+            "rejected message; text or numbers that cannot be stored (NUL, lone surrogates, NaN, "
+            "Infinity, 1e400, nesting past 32 levels) are refused by JSON pointer, never a 5xx."
         ),
     )
     def post(self, request):

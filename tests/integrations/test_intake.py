@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from jsonschema import Draft202012Validator
 
 from controltower.accounts.roles import Role
 from controltower.accounts.services import personal_token_create
@@ -273,3 +274,28 @@ def test_envelope_and_data_errors_of_a_batch_event_are_answered_together(client,
     response = post_events(client, network["erp"], [bad], content_type="application/cloudevents-batch+json")
     pointers = [error["pointer"] for error in response.json()["results"][0]["errors"]]
     assert pointers == ["/0/data/po_number", "/0/specversion"]
+
+
+def test_intake_answers_match_the_documented_openapi_schema(client, network, viewer):
+    client.force_login(viewer)
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).json()
+    client.logout()
+    responses = schema["paths"]["/api/v1/events"]["post"]["responses"]
+
+    def documented(code: str) -> Draft202012Validator:
+        ref = responses[code]["content"]["application/json"]["schema"]
+        return Draft202012Validator({**ref, "components": schema["components"]})
+
+    bad = po_released("4500000010")
+    bad["data"]["lines"][0]["quantity"] = -1
+    batch = post_events(
+        client,
+        network["erp"],
+        [po_released("4500000011"), bad],
+        content_type="application/cloudevents-batch+json",
+    )
+    assert batch.status_code == 200
+    documented("200").validate(batch.json())
+    single = post_events(client, network["erp"], po_released("4500000012"))
+    assert single.status_code == 202
+    documented("202").validate(single.json())
