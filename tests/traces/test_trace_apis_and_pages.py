@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from controltower.accounts.roles import Role
+from controltower.traces.models import TraceEvent
+from integrations.models import Event
 from tests.conftest import PASSWORD
 from tests.traces.conftest import PO_A, PO_SOUTH
 
@@ -70,3 +72,18 @@ def test_trace_state_and_milestones_are_shown_and_filterable(client, viewer, tra
     assert page.count('class="milestone-row"') == 6  # one row per procure-to-receive milestone
     listed = client.get("/api/v1/traces", {"state": trace.state}).json()["results"]
     assert trace.pk in [t["id"] for t in listed] and all(t["state"] == trace.state for t in listed)
+
+
+def test_an_event_timed_by_its_receipt_says_so_and_shows_no_sync_lag(client, viewer, traces):
+    """CloudEvents `time` is optional; an event with no business time anywhere is timed by our
+    receipt, which is not a lag of zero."""
+    trace = traces[PO_A]
+    members = TraceEvent.objects.filter(trace=trace).values("event_id")
+    event = Event.objects.get(pk__in=members, type="shipment.dispatched")
+    Event.objects.filter(pk=event.pk).update(event_time=event.received_at, time_basis=Event.TimeBasis.RECEIPT)
+    client.force_login(viewer)
+    detail = client.get(f"/api/v1/traces/{trace.pk}").json()
+    [row] = [e for e in detail["events"] if e["pk"] == event.pk]
+    assert row["time_basis"] == "receipt" and row["lag_seconds"] is None
+    page = client.get(f"/traces/{trace.pk}/").content.decode()
+    assert page.count("time of receipt") == 1
