@@ -15,7 +15,7 @@ from controltower.api import filtered_page
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
-from integrations.adapters.json_values import error_dicts
+from integrations.adapters.json_values import error_dicts, printable
 from integrations.apis.body import BodyProblem, decode_body, media_type, read_body, request_headers
 from integrations.apis.filters import EventFilter
 from integrations.apis.pagination import NewestFirst
@@ -51,7 +51,7 @@ def refuse(request, problem: BodyProblem, *, system) -> Response:
     body = problem_body(
         slug=problem.slug,
         status=problem.status,
-        detail=problem.detail,
+        detail=printable(problem.detail),  # it may quote what arrived
         instance=request.path,
         errors=error_dicts(problem.errors),
         rejected_message=rejected.pk,

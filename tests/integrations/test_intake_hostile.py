@@ -47,6 +47,7 @@ HOSTILE = [
     ("nul-in-data-name", "data/extensions", '{"a\\u0000b": 1}', "/data/extensions/a\\u0000b"),
     ("lone-surrogate-in-id", "id", '"\\ud800"', "/id"),
     ("lone-surrogate-in-data", "data/po_number", '"\\udc00PO"', "/data/po_number"),
+    ("lone-surrogate-in-data-name", "data/extensions", '{"\\udc00": 1}', "/data/extensions/\\udc00"),
     ("nan-in-data", "data/lines/0/quantity", "NaN", "/data/lines/0/quantity"),
     ("infinity-in-data", "data/lines/0/quantity", "Infinity", "/data/lines/0/quantity"),
     ("minus-infinity-in-data", "data/extensions", '{"n": -Infinity}', "/data/extensions/n"),
@@ -199,6 +200,13 @@ def epcis_bodies() -> list[tuple[str, bytes]]:
     bodies = []
     for name, escape in [("nul-in-a-string", "\\u0000"), ("lone-surrogate", "\\ud800")]:
         bodies.append((name, text.replace(json.dumps(event["eventID"]), f'"{escape}x"', 1).encode()))
+    for name, member in [
+        ("nul-in-a-name", '"x:a\\u0000": 1'),
+        ("lone-surrogate-in-a-name", '"x:\\udc00": 1'),
+    ]:
+        bodies.append(
+            (name, text.replace('"eventTimeZoneOffset"', f'{member}, "eventTimeZoneOffset"', 1).encode())
+        )
     for name, number in [("nan", "NaN"), ("infinity", "Infinity"), ("1e400", "1e400")]:
         bodies.append(
             (
