@@ -135,6 +135,8 @@ def _check_attribute(name: str, value: Any, prefix: str) -> FieldError | None:
 
 def string_problem(value: str) -> str | None:
     """Why `value` is not a CloudEvents String (a character the type system forbids), or None."""
+    if value.isascii() and value.isprintable():  # the usual case, answered in C
+        return None
     found = _NOT_IN_STRINGS.search(value)
     if found is None:
         return None

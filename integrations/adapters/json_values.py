@@ -48,8 +48,6 @@ _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 #: What `unsafe_values` must still look at in a value: everything; only the nesting of its
 #: containers; nothing at all.
 FULL, DEPTH, NONE = "full", "depth", "none"
-# In JSON written with ensure_ascii, NUL and every surrogate appear as these escapes.
-_SUSPECT_ESCAPES = ("\\u0000", "\\ud", "\\uD")
 # json.dumps builds an encoder per call when given any option; this one is built once.
 _STRICT_ENCODER = json.JSONEncoder(allow_nan=False)
 
@@ -75,7 +73,8 @@ def json_encode_checked(value: Any, *, depth: int = 1) -> tuple[str | None, str]
         text = _STRICT_ENCODER.encode(value)
     except (ValueError, RecursionError):
         return None, FULL
-    if any(escape in text for escape in _SUSPECT_ESCAPES):
+    # With ensure_ascii (the default), NUL and every surrogate are written as these escapes.
+    if "\\u" in text and ("\\u0000" in text or "\\ud" in text or "\\uD" in text):
         return text, FULL
     if text.count("{") + text.count("[") <= MAX_DEPTH - depth + 1:  # an overcount: strings too
         return text, NONE
