@@ -46,3 +46,4 @@ def test_contract_catalog_page_documents_every_type(client, viewer):
     page = client.get("/contracts/").content.decode()
     for name in ("purchase_order.released", "shipment.dispatched", "goods.received", "integration.telemetry"):
         assert f'id="{name}-v1"' in page
+    assert "Business time: <code>data/received_at</code>" in page
