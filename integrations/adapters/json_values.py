@@ -43,6 +43,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
 # Strings (which may hold brackets) and brackets: enough to find the nesting of a JSON text.
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_PLAIN_DECODER = json.JSONDecoder()
 
 
 #: What `unsafe_values` must still look at in a value: everything; only the nesting of its
@@ -104,6 +106,43 @@ def _without_deep_containers(text: str) -> str:
         copied = len(text)
     parts.append(text[copied:])
     return "".join(parts)
+
+
+def array_element_spans(text: str) -> list[tuple[int, int]] | None:
+    """Where each element of a JSON array text starts and ends, or None when `text` is not an
+    array the parser reads. For keeping a refused batch element exactly as it arrived; it
+    parses the text again, so it runs only when an element was refused."""
+    at = _WHITESPACE.match(text).end()
+    if text[at : at + 1] != "[":
+        return None
+    at = _WHITESPACE.match(text, at + 1).end()
+    spans: list[tuple[int, int]] = []
+    while text[at : at + 1] != "]":
+        end = _value_end(text, at)
+        if end is None:
+            return None
+        spans.append((at, end))
+        at = _WHITESPACE.match(text, end).end()
+        if text[at : at + 1] == ",":
+            at = _WHITESPACE.match(text, at + 1).end()
+        elif text[at : at + 1] != "]":
+            return None
+    return spans
+
+
+def _value_end(text: str, start: int) -> int | None:
+    try:
+        return _PLAIN_DECODER.raw_decode(text, start)[1]
+    except ValueError:
+        return None
+    except RecursionError:  # too deep to parse: its end is where its brackets close
+        depth = 0
+        for match in _STRUCTURE.finditer(text, start):
+            token = match.group()
+            depth += 1 if token in "[{" else -1 if token in "]}" else 0
+            if depth == 0:
+                return match.end()
+        return None
 
 
 def _escape(token: str) -> str:

@@ -32,6 +32,7 @@ from controltower.masterdata.selectors import partner_ids
 from integrations.adapters.cloudevents import CloudEvent, intake_errors, parse_rfc3339
 from integrations.adapters.json_values import (
     TOO_DEEP_DETAIL,
+    array_element_spans,
     error_dicts,
     json_encode_checked,
     printable,
@@ -128,9 +129,13 @@ def events_ingest(
         for item in checked:  # in-request repeats point at whatever their first copy became
             if item.outcome.status == DUPLICATE and item.outcome.event_pk is None:
                 item.outcome.event_pk = first[(item.outcome.source, item.outcome.id)].outcome.event_pk
-        for item in checked:
-            if item.outcome.status == REJECTED:
-                _record_rejection(item, system=system, request=request, single=len(candidates) == 1)
+        rejected = [item for item in checked if item.outcome.status == REJECTED]
+        single = len(candidates) == 1
+        elements = (
+            _batch_elements(request, count=len(candidates)) if rejected and mode == Event.Mode.BATCH else None
+        )
+        for item in rejected:
+            _record_rejection(item, system=system, request=request, single=single, elements=elements)
         accepted = [c.outcome.event_pk for c in checked if c.outcome.status == ACCEPTED]
         deliveries_route(events=[_routed(c) for c in checked if c.outcome.status == ACCEPTED])
         if accepted:
@@ -348,9 +353,21 @@ def _insert(first: dict[tuple[str, str], _Checked], *, system: SourceSystem, mod
                 first[(source, event_id)].outcome.event_pk = pk
 
 
-def _record_rejection(item: _Checked, *, system: SourceSystem, request: RequestRecord, single: bool) -> None:
+def _record_rejection(
+    item: _Checked,
+    *,
+    system: SourceSystem,
+    request: RequestRecord,
+    single: bool,
+    elements: list[bytes] | None,
+) -> None:
     candidate, outcome = item.candidate, item.outcome
-    body = request.body if single else _element_bytes(candidate.raw)
+    if single:
+        body = request.body
+    elif elements is not None and candidate.index is not None:
+        body = elements[candidate.index]
+    else:
+        body = _element_bytes(candidate.raw)
     raw_type = candidate.raw.get("type", "") if isinstance(candidate.raw, dict) else ""
     raw_type = raw_type if isinstance(raw_type, str) else ""
     rejected = rejected_message_record(
@@ -370,6 +387,19 @@ def _record_rejection(item: _Checked, *, system: SourceSystem, request: RequestR
         supplier_id=item.supplier_id,
     )
     outcome.rejected_pk = rejected.pk
+
+
+def _batch_elements(request: RequestRecord, *, count: int) -> list[bytes] | None:
+    """Each element of a batch body exactly as it arrived, to keep a refused one byte for byte
+    (None when the body does not read so; then the element is written from its parsed value)."""
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    spans = array_element_spans(text)
+    if spans is None or len(spans) != count:
+        return None
+    return [text[start:end].encode("utf-8") for start, end in spans]
 
 
 def _element_bytes(raw: Any) -> bytes:

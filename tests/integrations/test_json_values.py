@@ -13,6 +13,7 @@ from integrations.adapters.json_values import (
     MAX_DEPTH,
     NONE,
     TOO_DEEP_DETAIL,
+    array_element_spans,
     json_decode,
     json_encode_checked,
     printable,
@@ -74,3 +75,13 @@ def test_nesting_the_parser_cannot_read_is_marked_and_named_by_pointer():
 
 def test_printable_writes_nul_and_lone_surrogates_as_their_escapes():
     assert printable("PO\x00X\ud800😀") == "PO\\u0000X\\ud800😀"
+
+
+def test_array_element_spans_find_each_element_as_it_arrived_even_one_too_deep_to_parse():
+    deep = "[" * 5_000 + "]" * 5_000
+    text = f' [ {{"a": "]}}[,"}} ,\n1e400, {deep},"\\u0000"] '
+    spans = array_element_spans(text)
+    assert [text[start:end] for start, end in spans] == ['{"a": "]}[,"}', "1e400", deep, '"\\u0000"']
+    assert array_element_spans("[]") == []
+    for not_an_array in ('{"a": 1}', "[1, 2", "[1 2]", '["open]'):
+        assert array_element_spans(not_an_array) is None
