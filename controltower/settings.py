@@ -196,7 +196,6 @@ INTAKE_MAX_BODY_BYTES = env_int("INTAKE_MAX_BODY_BYTES", 5 * 1024 * 1024, minimu
 DATA_UPLOAD_MAX_MEMORY_SIZE = INTAKE_MAX_BODY_BYTES
 INTAKE_MAX_BATCH_EVENTS = env_int("INTAKE_MAX_BATCH_EVENTS", 1000, minimum=1)
 INTAKE_RATE_LIMIT_PER_MINUTE = env_int("INTAKE_RATE_LIMIT_PER_MINUTE", 12_000, minimum=0)
-INTAKE_REQUIRE_TIME = env_bool("INTAKE_REQUIRE_TIME", True)
 
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_QUEUES = {

@@ -7,6 +7,8 @@ refused message with its raw body, so nothing a source system sends is ever lost
 
 from __future__ import annotations
 
+import json
+
 from django.db import models
 from django.utils import timezone
 
@@ -95,6 +97,13 @@ class Event(models.Model):
         BATCH = "batch", "Batch"
         EPCIS = "epcis", "EPCIS capture"
 
+    class TimeBasis(models.TextChoices):
+        """Where `event_time` came from: CloudEvents makes `time` optional."""
+
+        EVENT = "event", "CloudEvents time"
+        DATA = "data", "time in the data"
+        RECEIPT = "receipt", "time of receipt"
+
     system = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="events")
     source = models.CharField(max_length=255)
     event_id = models.CharField(max_length=255)
@@ -102,6 +111,13 @@ class Event(models.Model):
     version = models.PositiveSmallIntegerField()
     subject = models.CharField(max_length=255, blank=True)
     event_time = models.DateTimeField(null=True)
+    time_basis = models.CharField(
+        max_length=8,
+        choices=TimeBasis.choices,
+        default=TimeBasis.EVENT,
+        db_default=TimeBasis.EVENT,  # rows written by plain SQL (bench loaders) need no change
+        help_text="Whether event_time is the CloudEvents time, the contract's own time field, or our receipt.",
+    )
     received_at = models.DateTimeField(default=timezone.now)
     mode = models.CharField(max_length=12, choices=Mode.choices)
     attributes = models.JSONField(help_text="CloudEvents context and extension attributes as received.")
@@ -174,6 +190,17 @@ class RejectedMessage(models.Model):
     @property
     def body_text(self) -> str:
         return bytes(self.body).decode("utf-8", errors="replace")
+
+    @property
+    def body_pretty(self) -> str:
+        """The body indented when it is JSON, else as text; a lone surrogate or NUL shows as its
+        escape, and what the parser cannot read (e.g. nesting 10,000 deep) as it arrived."""
+        text = self.body_text
+        try:
+            pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):
+            return text
+        return pretty.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 class RejectedIdentifier(models.Model):

@@ -14,7 +14,7 @@ from controltower.accounts.access import access_for
 from controltower.api import filtered_page
 from controltower.traces import selectors
 from controltower.traces.models import CORRELATING_KINDS, Trace, TraceMilestone
-from integrations.models import RejectedMessage
+from integrations.models import Event, RejectedMessage
 
 TRACE_EVENTS_LIMIT = 500
 
@@ -90,12 +90,16 @@ class TraceEventSerializer(serializers.Serializer):
     source = serializers.CharField()
     system = serializers.CharField(source="system.code")
     time = serializers.DateTimeField(source="event_time", allow_null=True)
+    time_basis = serializers.CharField(
+        help_text="event: the CloudEvents time; data: the contract's time field; receipt: time of receipt."
+    )
     received_at = serializers.DateTimeField()
     lag_seconds = serializers.SerializerMethodField()
 
     def get_lag_seconds(self, event) -> float | None:
-        """Sync lag of this hop: from the business time to our receipt of it."""
-        if event.event_time is None:
+        """Sync lag of this hop: from the business time to our receipt of it (none when the
+        business time is the receipt time)."""
+        if event.event_time is None or event.time_basis == Event.TimeBasis.RECEIPT:
             return None
         return round((event.received_at - event.event_time).total_seconds(), 3)
 

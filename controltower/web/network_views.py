@@ -78,11 +78,7 @@ def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
     rejected = get_object_or_404(selectors.rejected_messages_visible(access=access), pk=pk)
     pretty = None
     if access.can(Capability.VIEW_PAYLOADS):
-        body = rejected.body_text
-        try:
-            pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-        except ValueError:
-            pretty = body
+        pretty = rejected.body_pretty
     form = {"body": pretty or "", "reason": "", "error": None}
     if request.method == "POST":
         access.require(Capability.OPERATE)

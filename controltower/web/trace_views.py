@@ -15,6 +15,7 @@ from controltower.traces import selectors
 from controltower.traces.models import Trace, TraceEvent
 from controltower.web.htmx import page_or_partial
 from integrations.delivery.selectors import deliveries_visible
+from integrations.models import Event
 
 PAGE_SIZE = 50
 TIMELINE_PAGE = 100
@@ -85,7 +86,9 @@ def trace(request: HttpRequest, pk: int) -> HttpResponse:
     timeline = [
         {
             "event": event,
-            "lag": (event.received_at - event.event_time).total_seconds() if event.event_time else None,
+            "lag": (event.received_at - event.event_time).total_seconds()
+            if event.event_time and event.time_basis != Event.TimeBasis.RECEIPT
+            else None,
             "data": json.dumps(event.data, indent=2, ensure_ascii=False) if payloads else None,
             "hops": hops_by_message.get(event.event_id),
         }

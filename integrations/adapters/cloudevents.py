@@ -3,8 +3,9 @@
 Pure Python. This module checks the *envelope* against the CloudEvents 1.0 specification and its
 JSON format (required attributes, RFC 3339 time, RFC 2046 content type, extension names); it
 never raises on hostile input — every problem comes back as a `FieldError` with a JSON pointer.
-What our own intake demands on top of the specification (JSON data, a time) lives in
-`intake_errors`, so the conformance cases can be checked against the spec alone.
+What our own intake demands on top of the specification (JSON data, lengths our columns hold)
+lives in `intake_errors`, so the conformance cases can be checked against the spec alone. `time`
+is OPTIONAL in CloudEvents 1.0 and so here: intake takes the business time from the data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
+from integrations.adapters.json_values import json_decode
 from integrations.contracts import FieldError
 
 SPEC_VERSION = "1.0"
@@ -37,6 +39,15 @@ _RFC3339 = re.compile(
 )
 # RFC 2046 media type: type "/" subtype, then optional parameters.
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(\s*;.*)?$")
+# CloudEvents 1.0 type system, String: control characters (U+0000–U+001F, U+007F–U+009F),
+# surrogate code points not used in pairs and Unicode noncharacters MUST NOT be used.
+_NOT_IN_STRINGS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+    + "]"
+)
+# What our columns hold (Event.source/event_id/subject: 255, Event.type: 100 characters).
+MAX_LENGTHS = {"id": 255, "source": 255, "subject": 255, "type": 100}
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,8 @@ def _check_attribute(name: str, value: Any, prefix: str) -> FieldError | None:
         return FieldError(pointer, f"must be a string (got {type(value).__name__})")
     if value == "":
         return FieldError(pointer, "must not be empty")
+    if problem := string_problem(value):
+        return FieldError(pointer, problem)
     if name == "time" and parse_rfc3339(value) is None:
         return FieldError(
             pointer, "must be an RFC 3339 timestamp with seconds and offset, e.g. 2026-11-27T08:15:00Z"
@@ -120,10 +133,25 @@ def _check_attribute(name: str, value: Any, prefix: str) -> FieldError | None:
     return None
 
 
+def string_problem(value: str) -> str | None:
+    """Why `value` is not a CloudEvents String (a character the type system forbids), or None."""
+    if value.isascii() and value.isprintable():  # the usual case, answered in C
+        return None
+    found = _NOT_IN_STRINGS.search(value)
+    if found is None:
+        return None
+    return (
+        f"must not contain U+{ord(found.group()):04X} at position {found.start()}: CloudEvents strings "
+        "exclude control characters, lone surrogates and noncharacters"
+    )
+
+
 def _extension_errors(name: str, value: Any, prefix: str) -> list[FieldError]:
     pointer = f"{prefix}/{name.replace('~', '~0').replace('/', '~1')}"
     if not _EXTENSION_NAME.match(name):
         return [FieldError(pointer, "extension attribute names are 1-20 lower-case letters or digits")]
+    if isinstance(value, str) and (problem := string_problem(value)):
+        return [FieldError(pointer, problem)]
     if (
         value is None
         or isinstance(value, bool | str)
@@ -188,18 +216,20 @@ def parse_batch(obj: Any) -> tuple[list[Parsed], list[FieldError]]:
 def parse_binary(headers: Mapping[str, str], body: bytes, content_type: str | None) -> Parsed:
     """Binary mode: attributes in `ce-*` headers (percent-encoded), data is the body."""
     attributes: dict[str, Any] = {}
+    errors: list[FieldError] = []
     for name, value in headers.items():
         lowered = name.lower()
         if lowered.startswith("ce-") and len(lowered) > 3:
-            attributes[lowered[3:]] = unquote(value)
+            attributes[lowered[3:]], problem = _header_text(value)
+            if problem:
+                errors.append(FieldError(f"/{lowered[3:]}", f"the {lowered} header {problem}"))
     if content_type:
         attributes["datacontenttype"] = content_type
     raw = {**attributes}
-    errors: list[FieldError] = []
     if body:
         if is_json_media_type(content_type):
             try:
-                attributes["data"] = json.loads(body)
+                attributes["data"] = json_decode(body)
             except (ValueError, UnicodeDecodeError) as exc:
                 errors.append(FieldError("/data", f"the body is not valid JSON ({exc})"))
         else:
@@ -211,6 +241,23 @@ def parse_binary(headers: Mapping[str, str], body: bytes, content_type: str | No
     return Parsed(raw, parsed.event, parsed.errors)
 
 
+def _header_text(value: str) -> tuple[str, str | None]:
+    """A `ce-*` header's attribute value, and why it is unreadable (or None).
+
+    The HTTP binding percent-encodes attribute values as UTF-8. The server hands us header
+    bytes decoded as ISO-8859-1 (WSGI and ASGI both do), so raw bytes are re-read as UTF-8
+    too; what is not UTF-8 is kept with U+FFFD in its place, to show what arrived."""
+    raw = value.encode("latin-1", errors="replace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return unquote(raw.decode("utf-8", errors="replace")), "is not UTF-8"
+    try:
+        return unquote(text, errors="strict"), None
+    except UnicodeDecodeError:
+        return unquote(text), "percent-decodes to bytes that are not UTF-8"
+
+
 def is_json_media_type(content_type: str | None) -> bool:
     if not content_type:
         return False
@@ -218,16 +265,23 @@ def is_json_media_type(content_type: str | None) -> bool:
     return essence == "application/json" or essence.endswith("+json")
 
 
-def intake_errors(event: CloudEvent, *, prefix: str = "", require_time: bool = True) -> list[FieldError]:
-    """What the control tower needs beyond the spec: a time, and JSON data to validate."""
+def intake_errors(raw: Mapping[str, Any], *, prefix: str = "") -> list[FieldError]:
+    """What the control tower needs beyond the spec, read from one event as received (a
+    structured event, or binary mode's attributes with `data`): JSON data to validate, and
+    attributes no longer than our columns. Never raises; `time` is not required."""
     errors: list[FieldError] = []
-    if require_time and event.time is None:
-        errors.append(FieldError(f"{prefix}/time", "is required: the business time of the event"))
-    if event.data_is_base64:
+    for name, limit in MAX_LENGTHS.items():
+        value = raw.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            errors.append(
+                FieldError(f"{prefix}/{name}", f"must be at most {limit} characters (got {len(value)})")
+            )
+    content_type = raw.get("datacontenttype")
+    if "data_base64" in raw:
         errors.append(FieldError(f"{prefix}/data_base64", "contracts carry JSON data; send it as data"))
-    elif not event.has_data:
+    elif "data" not in raw:
         errors.append(FieldError(f"{prefix}/data", "is required"))
-    elif event.datacontenttype is not None and not is_json_media_type(event.datacontenttype):
+    elif isinstance(content_type, str) and not is_json_media_type(content_type):
         errors.append(
             FieldError(f"{prefix}/datacontenttype", "must be application/json (contracts carry JSON data)")
         )

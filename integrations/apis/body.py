@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
+from integrations.adapters.json_values import json_decode, unsafe_values
 from integrations.contracts import FieldError
 
 
@@ -39,8 +39,30 @@ def read_body(request) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body's JSON value, parsed once. Refuses (400) a body that is not UTF-8 JSON or that
+    holds a value we cannot keep (NUL, a lone surrogate, NaN/Infinity, nesting past
+    `MAX_DEPTH`), naming each by pointer. (CloudEvents intake uses `decode_body` and checks per
+    event, so that one bad event does not refuse a batch.)"""
+    value = decode_body(body)
+    found = unsafe_values(value)
+    if found:
+        problem = BodyProblem(
+            status=400,
+            slug="validation-error",
+            body=body,
+            detail=f"The body holds {len(found)} value(s) that cannot be kept: {found[0].pointer or '/'} "
+            f"{found[0].detail}.",
+        )
+        problem.errors = found
+        raise problem
+    return value
+
+
+def decode_body(body: bytes) -> Any:
+    """The body's JSON value (nesting too deep for the parser marked, see `json_decode`); 400
+    for a body that is not UTF-8 JSON."""
     try:
-        return json.loads(body.decode("utf-8"))
+        return json_decode(body)
     except UnicodeDecodeError as exc:
         raise BodyProblem(
             status=400, slug="malformed-request", body=body, detail=f"The body is not UTF-8: {exc}"

@@ -32,6 +32,10 @@ ContractOutput = inline_serializer(
         "latest": serializers.BooleanField(),
         "dataschema": serializers.CharField(),
         "identifiers": serializers.ListField(child=serializers.DictField()),
+        "business_time": serializers.CharField(
+            allow_null=True,
+            help_text="Pointer (within data) of the event's own time: its business time when the CloudEvent has no `time`.",
+        ),
         "schema": serializers.DictField(),
         "example": serializers.DictField(),
     },
@@ -50,6 +54,7 @@ def contract_as_dict(contract: Contract) -> dict:
             {"pointer": spec.pointer, "kind": spec.kind, "prefix_pointer": spec.prefix_pointer}
             for spec in identifier_specs(contract.identifiers)
         ],
+        "business_time": contract.business_time,
         "schema": contract.schema,
         "example": contract.example,
     }

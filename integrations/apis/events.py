@@ -15,11 +15,17 @@ from controltower.api import filtered_page
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
-from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
+from integrations.adapters.json_values import error_dicts, printable
+from integrations.apis.body import BodyProblem, decode_body, media_type, read_body, request_headers
 from integrations.apis.filters import EventFilter
 from integrations.apis.pagination import NewestFirst
 from integrations.apis.permissions import IsSourceSystem
-from integrations.apis.serializers import EventDetailSerializer, EventSerializer
+from integrations.apis.serializers import (
+    EventDetailSerializer,
+    EventSerializer,
+    IntakeBatchSerializer,
+    IntakeResultSerializer,
+)
 from integrations.contracts import contracts_all
 from integrations.models import Event
 from integrations.services.intake import REJECTED, Candidate, RequestRecord, events_ingest
@@ -45,9 +51,9 @@ def refuse(request, problem: BodyProblem, *, system) -> Response:
     body = problem_body(
         slug=problem.slug,
         status=problem.status,
-        detail=problem.detail,
+        detail=printable(problem.detail),  # it may quote what arrived
         instance=request.path,
-        errors=[{"pointer": e.pointer, "detail": e.detail} for e in problem.errors],
+        errors=error_dicts(problem.errors),
         rejected_message=rejected.pk,
     )
     return Response(body, status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
@@ -131,9 +137,18 @@ class EventsApi(APIView):
             "application/json": OpenApiTypes.OBJECT,
         },
         responses={
-            202: OpenApiResponse(description="Single event: `accepted` or `duplicate`."),
+            202: OpenApiResponse(
+                IntakeResultSerializer,
+                description="Single event (structured or binary): accepted or duplicate.",
+            ),
             200: OpenApiResponse(
-                description="Batch: one result per event (accepted, duplicate, rejected with errors)."
+                IntakeBatchSerializer,
+                description=(
+                    "Batch: answered per event, in order. Each event is stored or refused on its own: "
+                    "good events are stored even when others are rejected (each rejected one kept as a "
+                    "rejected message with all its errors). 200 means the batch was read, not that "
+                    "every event was accepted: check `rejected` and each result's `status`."
+                ),
             ),
             413: OpenApiResponse(description="Body over INTAKE_MAX_BODY_BYTES."),
             415: OpenApiResponse(description="Not a CloudEvents content type and no ce-* headers."),
@@ -142,7 +157,11 @@ class EventsApi(APIView):
         description=(
             "Structured mode (`application/cloudevents+json`), binary mode (`ce-*` headers, JSON body) or a "
             "batch (`application/cloudevents-batch+json`). `source`+`id` is the idempotency key. "
-            "Every refused event is kept as a rejected message."
+            "`time` is optional (CloudEvents 1.0): without it the business time is the contract's own "
+            "time field (its `x-business-time`), marked `time_basis: data` on the event. "
+            "A refused event is answered with all its errors at once (envelope and data) and kept as a "
+            "rejected message; text or numbers that cannot be stored (NUL, lone surrogates, NaN, "
+            "Infinity, 1e400, nesting past 32 levels) are refused by JSON pointer, never a 5xx."
         ),
     )
     def post(self, request):
@@ -161,7 +180,7 @@ class EventsApi(APIView):
     def _candidates(self, request, body: bytes) -> tuple[str, list[Candidate]]:
         kind = media_type(request)
         if kind == BATCH:
-            items, errors = parse_batch(parse_json(body))
+            items, errors = parse_batch(decode_body(body))
             if errors:
                 raise BodyProblem(status=400, slug="validation-error", body=body, detail=errors[0].detail)
             limit = settings.INTAKE_MAX_BATCH_EVENTS
@@ -177,7 +196,7 @@ class EventsApi(APIView):
                 for i, p in enumerate(items)
             ]
         if kind == STRUCTURED:
-            parsed = parse_structured(parse_json(body))
+            parsed = parse_structured(decode_body(body))
             return Event.Mode.STRUCTURED, [
                 Candidate(raw=parsed.raw, event=parsed.event, errors=parsed.errors)
             ]

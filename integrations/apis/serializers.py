@@ -31,6 +31,7 @@ class EventSerializer(serializers.ModelSerializer):
             "version",
             "subject",
             "time",
+            "time_basis",
             "received_at",
             "mode",
             "system",
@@ -82,6 +83,39 @@ class SystemSerializer(serializers.ModelSerializer):
             "active",
             "sources",
         ]
+
+
+class IntakeErrorSerializer(serializers.Serializer):
+    pointer = serializers.CharField(
+        help_text="RFC 6901 pointer into the request body (a batch's: /<index>/…)."
+    )
+    detail = serializers.CharField()
+
+
+class IntakeResultSerializer(serializers.Serializer):
+    """What became of one event offered for intake (a single event, or one of a batch)."""
+
+    status = serializers.ChoiceField(
+        choices=["accepted", "duplicate", "rejected"],
+        help_text="accepted: stored now; duplicate: stored before (same source + id); rejected: refused.",
+    )
+    source = serializers.CharField()
+    id = serializers.CharField()
+    index = serializers.IntegerField(required=False, help_text="Position in the batch (batches only).")
+    event = serializers.IntegerField(required=False, help_text="The stored event (accepted or duplicate).")
+    errors = IntakeErrorSerializer(many=True, required=False, help_text="Every error of a rejected event.")
+    rejected_message = serializers.IntegerField(
+        required=False, help_text="The rejected message that keeps a refused event as it arrived."
+    )
+
+
+class IntakeBatchSerializer(serializers.Serializer):
+    """A batch's answer: one result per event, in the batch's order; counts by status."""
+
+    accepted = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = IntakeResultSerializer(many=True)
 
 
 class RejectedMessageSerializer(serializers.ModelSerializer):

@@ -66,6 +66,9 @@ class Contract:
     schema: dict
     example: dict
     identifiers: dict
+    #: JSON pointer (within data) of the contract's own business time, from ``x-business-time``:
+    #: what intake takes as the event's time when a CloudEvent carries no ``time``.
+    business_time: str | None = None
 
     def __hash__(self) -> int:  # dict fields are unhashable; (type, version) identifies it
         return hash((self.type, self.version))
@@ -154,12 +157,14 @@ class ContractRegistry:
                 else:
                     problems.append(f"{label}: v{version}.example.json is missing")
                 identifiers = schema.get("x-identifiers", {})
+                business_time = schema.get("x-business-time")
                 contracts[(type_, version)] = Contract(
                     type=type_,
                     version=version,
                     schema=schema,
                     example=example if isinstance(example, dict) else {},
                     identifiers=identifiers if isinstance(identifiers, dict) else {},
+                    business_time=business_time if isinstance(business_time, str) else None,
                 )
                 if not isinstance(example, dict):
                     problems.append(f"{label}: example is not a JSON object")
@@ -223,6 +228,7 @@ class ContractRegistry:
             for error in validate_data(contract, contract.example):
                 problems.append(f"{label}: example invalid at {error.pointer}: {error.detail}")
             problems.extend(f"{label}: {p}" for p in _identifier_problems(contract))
+            problems.extend(f"{label}: {p}" for p in _business_time_problems(contract))
         return problems
 
 
@@ -234,6 +240,20 @@ def _declared_in_schema(schema: Any, segments: list[str]) -> bool:
             return False
         node = node.get("items") if segment == WILDCARD else node.get("properties", {}).get(segment)
     return isinstance(node, dict)
+
+
+def _business_time_problems(contract: Contract) -> list[str]:
+    """``x-business-time`` names a required top-level date-time property."""
+    pointer = contract.schema.get("x-business-time")
+    if pointer is None:
+        return ["x-business-time must name the data's own time property, e.g. /received_at"]
+    name = pointer[1:] if isinstance(pointer, str) and pointer.startswith("/") else ""
+    declared = contract.schema.get("properties", {}).get(name)
+    if not name or "/" in name or not isinstance(declared, dict) or declared.get("format") != "date-time":
+        return [f"x-business-time {pointer!r} is not a top-level date-time property"]
+    if name not in contract.schema.get("required", []):
+        return [f"x-business-time {pointer!r} must be a required property"]
+    return []
 
 
 def _identifier_problems(contract: Contract) -> list[str]:

@@ -24,6 +24,7 @@ EVENT_FIELDS = [
     "version",
     "subject",
     "event_time",
+    "time_basis",
     "received_at",
     "mode",
     "attributes",
@@ -32,6 +33,7 @@ EVENT_FIELDS = [
     "supplier",
 ]
 JSON_FIELDS = {"attributes", "data"}
+DEFAULTS = {"time_basis": Event.TimeBasis.EVENT}  # a row may leave these out
 IDENTIFIER_FIELDS = ["event", "kind", "value"]
 # SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535.
 MAX_PARAMETERS = 30_000
@@ -58,6 +60,12 @@ def _insert(model, fields: list[str], rows: Sequence[Sequence[Any]], *, suffix: 
     return returned
 
 
+def _value(row: dict[str, Any], name: str) -> Any:
+    if name in JSON_FIELDS:  # a caller that has the JSON text already passes it as <name>_json
+        return row.get(f"{name}_json") or json.dumps(row[name])
+    return row.get(name, DEFAULTS.get(name))
+
+
 def insert_new_events(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """Insert event rows (dicts keyed by EVENT_FIELDS; FKs as ids) that are not stored yet.
 
@@ -65,9 +73,7 @@ def insert_new_events(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], i
     PostgreSQL waits for a concurrent insert of the same (source, event_id) to commit and then
     skips the row. Returns {(source, event_id): id} for the rows this call inserted only.
     """
-    values = [
-        [json.dumps(row[name]) if name in JSON_FIELDS else row[name] for name in EVENT_FIELDS] for row in rows
-    ]
+    values = [[_value(row, name) for name in EVENT_FIELDS] for row in rows]
     conflict = ", ".join(_columns(Event, ["source", "event_id"]))
     suffix = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {', '.join(_columns(Event, ['source', 'event_id', 'id']))}"
     return {

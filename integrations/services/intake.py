@@ -4,7 +4,11 @@
 capture) uses. It guarantees, in ONE transaction:
 - each valid event is stored once per (source, id) with its business identifiers — a repeat,
   in the same batch, in an earlier request or in a concurrent one, is answered `duplicate`;
-- each invalid event is kept as a `RejectedMessage` with its raw body and the errors answered;
+- each invalid event is kept as a `RejectedMessage` with its raw body and the errors answered:
+  all of them at once (envelope, storability and data), and any text or value PostgreSQL cannot
+  hold (NUL, lone surrogates, NaN) refuses that one event by pointer instead of failing the rest;
+- each stored event has a business time: its CloudEvents `time`, else its contract's own time
+  field (`x-business-time`), else our receipt time, marked in `Event.time_basis`;
 - a system only posts events whose `source` is registered to it, about its own plant/supplier;
 - each newly stored event gets its outbox rows (`Delivery`, one per subscribed target), so a
   delivery exists exactly when its event does, whatever happens to the broker afterwards.
@@ -17,16 +21,27 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from controltower.masterdata.models import Plant, Supplier
 from controltower.masterdata.selectors import partner_ids
-from integrations.adapters.cloudevents import CloudEvent, intake_errors
+from integrations.adapters.cloudevents import CloudEvent, intake_errors, parse_rfc3339
+from integrations.adapters.json_values import (
+    TOO_DEEP_DETAIL,
+    array_element_spans,
+    error_dicts,
+    json_encode_checked,
+    printable,
+    printable_json,
+    text_problem,
+    unsafe_values,
+)
 from integrations.contracts import (
+    Contract,
     FieldError,
     contract_get,
     contract_types,
@@ -82,7 +97,7 @@ class Outcome:
         if self.event_pk is not None:
             body["event"] = self.event_pk
         if self.errors:
-            body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in self.errors]
+            body["errors"] = error_dicts(self.errors)
         if self.rejected_pk is not None:
             body["rejected_message"] = self.rejected_pk
         return body
@@ -96,6 +111,9 @@ class _Checked:
     identifiers: list[tuple[str, str]] = field(default_factory=list)
     plant_id: int | None = None
     supplier_id: int | None = None
+    time: datetime | None = None  # None: the receipt time, set when stored
+    time_basis: str = Event.TimeBasis.RECEIPT
+    data_json: str | None = None  # the data as stored, written once while checking it
 
 
 def events_ingest(
@@ -111,9 +129,13 @@ def events_ingest(
         for item in checked:  # in-request repeats point at whatever their first copy became
             if item.outcome.status == DUPLICATE and item.outcome.event_pk is None:
                 item.outcome.event_pk = first[(item.outcome.source, item.outcome.id)].outcome.event_pk
-        for item in checked:
-            if item.outcome.status == REJECTED:
-                _record_rejection(item, system=system, request=request, single=len(candidates) == 1)
+        rejected = [item for item in checked if item.outcome.status == REJECTED]
+        single = len(candidates) == 1
+        elements = (
+            _batch_elements(request, count=len(candidates)) if rejected and mode == Event.Mode.BATCH else None
+        )
+        for item in rejected:
+            _record_rejection(item, system=system, request=request, single=single, elements=elements)
         accepted = [c.outcome.event_pk for c in checked if c.outcome.status == ACCEPTED]
         deliveries_route(events=[_routed(c) for c in checked if c.outcome.status == ACCEPTED])
         if accepted:
@@ -138,10 +160,10 @@ def _partner_ids(candidates: Sequence[Candidate]) -> dict[str, dict[str, int]]:
     plants, suppliers = set(), set()
     for c in candidates:
         data = c.event.data if c.event is not None else None
-        if isinstance(data, dict):
-            if isinstance(data.get("plant"), str):
+        if isinstance(data, dict):  # a code PostgreSQL cannot take as a parameter is refused later
+            if isinstance(data.get("plant"), str) and text_problem(data["plant"]) is None:
                 plants.add(data["plant"])
-            if isinstance(data.get("supplier"), str):
+            if isinstance(data.get("supplier"), str) and text_problem(data["supplier"]) is None:
                 suppliers.add(data["supplier"])
     return {"plant": partner_ids(Plant, plants), "supplier": partner_ids(Supplier, suppliers)}
 
@@ -149,52 +171,98 @@ def _partner_ids(candidates: Sequence[Candidate]) -> dict[str, dict[str, int]]:
 def _check(
     candidate: Candidate, *, system: SourceSystem, sources: set[str], partners: dict[str, dict[str, int]]
 ) -> _Checked:
-    event = candidate.event
+    """Every error of one candidate at once: its envelope's, then its data's, then scope."""
+    event, prefix = candidate.event, candidate.prefix
     outcome = Outcome(index=candidate.index, status=REJECTED, errors=list(candidate.errors))
     item = _Checked(candidate, outcome)
+    raw = candidate.raw if isinstance(candidate.raw, dict) else {}
     if event is None:
-        if isinstance(candidate.raw, dict):
-            outcome.source, outcome.id = (
-                str(candidate.raw.get("source", "")),
-                str(candidate.raw.get("id", "")),
-            )
+        outcome.source, outcome.id = printable(str(raw.get("source", ""))), printable(str(raw.get("id", "")))
+        # A refused envelope still gets its data checked, so one answer lists everything. Only a
+        # CloudEvent (which names its specversion) is read so; an EPCIS event refused in mapping
+        # carries its own errors.
+        if "specversion" in raw:
+            outcome.errors = _sorted([*outcome.errors, *_content_errors(raw, prefix)[1]])
         return item
     outcome.source, outcome.id = event.source, event.id
-    prefix = candidate.prefix
     if event.source not in sources:
         outcome.forbidden = True
         outcome.errors = [
             FieldError(f"{prefix}/source", f"{event.source!r} is not a source of system {system.code}")
         ]
         return item
-    errors = intake_errors(event, prefix=prefix, require_time=settings.INTAKE_REQUIRE_TIME)
-    contract = None
-    version = version_from_dataschema(event.dataschema) if event.dataschema else None
-    if event.dataschema and version is None:
-        errors.append(
-            FieldError(f"{prefix}/dataschema", "names no contract version (expected …/<type>/v<N>)")
-        )
-    elif contract_get(event.type) is None:
-        known = ", ".join(contract_types())
-        errors.append(
-            FieldError(f"{prefix}/type", f"unknown event type {event.type!r}; known types: {known}")
-        )
-    else:
-        contract = contract_get(event.type, version)
-        if contract is None:
-            errors.append(FieldError(f"{prefix}/dataschema", f"{event.type} has no version {version}"))
-    if contract is not None and not errors:
-        errors.extend(_prefixed(validate_data(contract, event.data), prefix))
+    contract, errors, item.data_json = _content_errors(event.as_structured() if not raw else raw, prefix)
     if not errors:
         errors.extend(_resolve_partners(item, system=system, partners=partners))
     if errors:
-        outcome.errors = errors
+        outcome.errors = _sorted(errors)
         return item
     item.version = contract.version
     item.identifiers = extract_identifiers(contract, event.data)
+    item.time, item.time_basis = business_time_of(event, contract)
     outcome.status = ACCEPTED
     outcome.errors = []
     return item
+
+
+def _content_errors(
+    raw: Mapping[str, Any], prefix: str
+) -> tuple[Contract | None, list[FieldError], str | None]:
+    """The contract `raw` names, every problem of what it carries (what intake needs beyond the
+    spec, values that cannot be stored, the data checked against the contract), and the data as
+    the JSON text to store (written here, once, because reading it spares walking the data)."""
+    errors = intake_errors(raw, prefix=prefix)
+    type_, dataschema = raw.get("type"), raw.get("dataschema")
+    contract = None
+    version = version_from_dataschema(dataschema) if isinstance(dataschema, str) and dataschema else None
+    if isinstance(dataschema, str) and dataschema and version is None:
+        errors.append(
+            FieldError(f"{prefix}/dataschema", "names no contract version (expected …/<type>/v<N>)")
+        )
+    elif not isinstance(type_, str) or not type_:
+        pass  # the envelope's own error says so
+    elif contract_get(type_) is None:
+        known = ", ".join(contract_types())
+        errors.append(
+            FieldError(f"{prefix}/type", f"unknown event type {printable(type_)!r}; known types: {known}")
+        )
+    else:
+        contract = contract_get(type_, version)
+        if contract is None:
+            errors.append(FieldError(f"{prefix}/dataschema", f"{type_} has no version {version}"))
+    if "data" not in raw or "data_base64" in raw:
+        return contract, errors, None
+    data_json, checks = json_encode_checked(raw["data"], depth=2)
+    unsafe = unsafe_values(raw["data"], pointer=f"{prefix}/data", depth=2, checks=checks)
+    errors.extend(unsafe)
+    if contract is not None and not any(e.pointer.endswith("/data_base64") for e in errors):
+        if not _too_deep(unsafe):  # the schema walk would recurse as deep as the data does
+            errors.extend(_prefixed(validate_data(contract, raw["data"]), prefix))
+    return contract, errors, data_json
+
+
+def _too_deep(errors: list[FieldError]) -> bool:
+    return any(e.detail == TOO_DEEP_DETAIL for e in errors)
+
+
+def _sorted(errors: list[FieldError]) -> list[FieldError]:
+    """Each error once, by pointer (the order a reader scans an event)."""
+    return sorted(dict.fromkeys(errors), key=lambda e: e.pointer)
+
+
+def business_time_of(event: CloudEvent, contract: Contract) -> tuple[datetime | None, str]:
+    """The event's business time and where it came from (None: the receipt time).
+
+    CloudEvents 1.0 makes `time` optional; without it the contract's own time field
+    (`x-business-time`) says when it happened, and without that only our receipt does."""
+    if event.time is not None:
+        return event.time, Event.TimeBasis.EVENT
+    pointer = contract.business_time
+    value = event.data.get(pointer[1:]) if pointer and isinstance(event.data, dict) else None
+    found = parse_rfc3339(value)
+    if found is not None:
+        return found, Event.TimeBasis.DATA
+    return None, Event.TimeBasis.RECEIPT
 
 
 def _prefixed(errors: list[FieldError], prefix: str) -> list[FieldError]:
@@ -247,11 +315,13 @@ def _row(item: _Checked, *, system: SourceSystem, mode: str, now) -> dict[str, A
         "type": event.type,
         "version": item.version,
         "subject": event.subject or "",
-        "event_time": event.time,
+        "event_time": item.time or now,
+        "time_basis": item.time_basis,
         "received_at": now,
         "mode": mode,
         "attributes": attributes,
         "data": event.data,
+        "data_json": item.data_json,
         "plant": item.plant_id,
         "supplier": item.supplier_id,
     }
@@ -283,13 +353,23 @@ def _insert(first: dict[tuple[str, str], _Checked], *, system: SourceSystem, mod
                 first[(source, event_id)].outcome.event_pk = pk
 
 
-def _record_rejection(item: _Checked, *, system: SourceSystem, request: RequestRecord, single: bool) -> None:
+def _record_rejection(
+    item: _Checked,
+    *,
+    system: SourceSystem,
+    request: RequestRecord,
+    single: bool,
+    elements: list[bytes] | None,
+) -> None:
     candidate, outcome = item.candidate, item.outcome
     if single:
         body = request.body
+    elif elements is not None and candidate.index is not None:
+        body = elements[candidate.index]
     else:
-        body = json.dumps(candidate.raw, ensure_ascii=False).encode()
+        body = _element_bytes(candidate.raw)
     raw_type = candidate.raw.get("type", "") if isinstance(candidate.raw, dict) else ""
+    raw_type = raw_type if isinstance(raw_type, str) else ""
     rejected = rejected_message_record(
         system=system,
         endpoint=request.endpoint,
@@ -307,3 +387,26 @@ def _record_rejection(item: _Checked, *, system: SourceSystem, request: RequestR
         supplier_id=item.supplier_id,
     )
     outcome.rejected_pk = rejected.pk
+
+
+def _batch_elements(request: RequestRecord, *, count: int) -> list[bytes] | None:
+    """Each element of a batch body exactly as it arrived, to keep a refused one byte for byte
+    (None when the body does not read so; then the element is written from its parsed value)."""
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    spans = array_element_spans(text)
+    if spans is None or len(spans) != count:
+        return None
+    return [text[start:end].encode("utf-8") for start, end in spans]
+
+
+def _element_bytes(raw: Any) -> bytes:
+    """One refused batch element as JSON text, whatever it holds: a lone surrogate is written as
+    its escape (`\\ud800`), NaN as `NaN`, as they arrived."""
+    try:
+        text = json.dumps(raw, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        text = json.dumps(printable_json(raw), ensure_ascii=False)
+    return text.encode("utf-8", errors="backslashreplace")

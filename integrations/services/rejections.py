@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
 
+from integrations.adapters.json_values import (
+    error_dicts,
+    json_decode,
+    printable,
+    printable_json,
+    text_problem,
+)
 from integrations.contracts import FieldError, contract_get, extract_identifiers
 from integrations.models import RejectedIdentifier, RejectedMessage, SourceSystem
 from integrations.signals import message_rejected
@@ -39,28 +45,35 @@ def rejected_message_record(
     plant_id: int | None = None,
     supplier_id: int | None = None,
 ) -> RejectedMessage:
-    """Store one refused message and announce it (after commit) with `message_rejected`."""
+    """Store one refused message and announce it (after commit) with `message_rejected`.
+
+    Whatever arrived is kept: the body as bytes, exactly; headers, errors and the event's
+    source/id/type as text with NUL and lone surrogates escaped (PostgreSQL holds neither)."""
     truncated = len(body) > MAX_KEPT_BODY_BYTES
     rejected = RejectedMessage.objects.create(
         system=system,
         endpoint=endpoint[:200],
         content_type=content_type[:200],
-        headers=redact_headers(headers),
+        headers=printable_json(redact_headers(headers)),
         body=body[:MAX_KEPT_BODY_BYTES],
         body_truncated=truncated,
         batch_index=batch_index,
         status_code=status_code,
         problem_type=problem_type,
-        errors=[{"pointer": e.pointer, "detail": e.detail} for e in errors],
-        source=str(source)[:255],
-        event_id=str(event_id)[:255],
-        type=str(type)[:100],
+        errors=error_dicts(errors),
+        source=printable(str(source))[:255],
+        event_id=printable(str(event_id))[:255],
+        type=printable(str(type))[:100],
         plant_id=plant_id or (system.plant_id if system else None),
         supplier_id=supplier_id or (system.supplier_id if system else None),
     )
     found = [] if truncated else identifiers_in_body(body=body, type=type)
     RejectedIdentifier.objects.bulk_create(
-        [RejectedIdentifier(rejected=rejected, kind=kind, value=value[:255]) for kind, value in found],
+        [
+            RejectedIdentifier(rejected=rejected, kind=kind, value=value[:255])
+            for kind, value in found
+            if text_problem(value) is None  # PostgreSQL cannot hold it; the body still shows it
+        ],
         ignore_conflicts=True,
     )
     transaction.on_commit(lambda: message_rejected.send(sender=RejectedMessage, rejected=rejected))
@@ -75,7 +88,7 @@ def identifiers_in_body(*, body: bytes, type: str) -> list[tuple[str, str]]:
     had none); any other JSON object is read as binary-mode data. Unknown types name nothing.
     """
     try:
-        document: Any = json.loads(body)
+        document: Any = json_decode(body)
     except (ValueError, UnicodeDecodeError):
         return []
     if not isinstance(document, dict):

@@ -46,6 +46,7 @@ def test_contract_catalog_page_documents_every_type(client, viewer):
     page = client.get("/contracts/").content.decode()
     for name in ("purchase_order.released", "shipment.dispatched", "goods.received", "integration.telemetry"):
         assert f'id="{name}-v1"' in page
+    assert "Business time: <code>data/received_at</code>" in page
 
 
 def test_only_admins_are_told_to_onboard_systems_with_create_token(client, make_user, suppliers, plants):

@@ -194,3 +194,38 @@ def test_job_items_snapshot_exactly_the_counted_set(operator, dead_letters):
     )
     assert set(Delivery.objects.filter(job=job).values_list("status", flat=True)) == {"pending"}
     assert Delivery.objects.get(pk=dead_letters[1][4]).status == "delivered"  # not in a retry
+
+
+@pytest.mark.parametrize(
+    ("fix", "answer"),
+    [
+        (lambda text: text.replace('"P-NORTH"', '"P-NORTH\x00"'), 400),  # a raw NUL in the text
+        (lambda text: text.replace('"P-NORTH"', '"\ud800"'), 400),  # a raw lone surrogate
+        (lambda text: text.replace('"P-NORTH"', '"P-NORTH\\u0000"'), 202),  # an escaped one
+        (lambda text: text.replace('"P-NORTH"', '"\\ud800"'), 202),
+        (lambda text: text.replace('"P-NORTH"', "[" * 5000 + "]" * 5000), 202),
+    ],
+    ids=["raw-nul", "raw-lone-surrogate", "escaped-nul", "lone-surrogate", "nested-5000-deep"],
+)
+def test_a_hostile_resubmission_is_refused_or_rejected_again_never_a_500(
+    client, network, operator, fix, answer
+):
+    from integrations.delivery.services.resubmission import resubmission_run
+
+    broken = po_released(event_id="fix-me-too")
+    broken["data"]["plant"] = "P-ATLANTIS"
+    post_events(client, network["erp"], broken)
+    rejected = RejectedMessage.objects.get()
+    text = fix(json.dumps({**broken, "data": {**broken["data"], "plant": "P-NORTH"}}))
+    client.force_login(operator)
+    url = f"/api/v1/rejected-messages/{rejected.pk}/resubmit"
+    response = client.post(url, {"body": text, "reason": "fixed"}, content_type="application/json")
+    assert response.status_code == answer, response.content[:300]
+    if answer == 400:
+        assert response.json()["errors"][0]["pointer"] == "/body"
+        return
+    resubmission = Resubmission.objects.get()
+    assert resubmission_run(resubmission_id=resubmission.pk) == "rejected"
+    resubmission.refresh_from_db()
+    assert resubmission.errors[0]["pointer"].startswith("/data/plant")
+    assert client.get(f"/rejected/{resubmission.rejected_again_id}/").status_code == 200

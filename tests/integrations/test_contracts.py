@@ -407,3 +407,25 @@ def test_registry_over_a_missing_folder_is_empty_and_says_so(tmp_path):
     registry = ContractRegistry(tmp_path / "nowhere")
     assert registry.all() == [] and registry.get("goods.received") is None
     assert registry.check() == [f"schemas folder not found: {tmp_path / 'nowhere'}"]
+
+
+def test_every_contract_names_its_business_time_and_the_check_holds_it_to_a_required_date_time(tmp_path):
+    assert all(contract.business_time for contract in contracts_all())
+    folder = tmp_path / "widget.moved"
+    folder.mkdir()
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:controltower:contract:widget.moved:v1",
+        "type": "object",
+        "required": ["plant"],
+        "properties": {"plant": {"type": "string"}, "moved_at": {"type": "string", "format": "date-time"}},
+        "x-identifiers": {"/plant": "plant"},
+    }
+    (folder / "v1.schema.json").write_text(json.dumps(schema))
+    (folder / "v1.example.json").write_text(json.dumps({"plant": "P1"}))
+    assert "x-business-time must name the data's own time property" in "\n".join(
+        ContractRegistry(tmp_path).check()
+    )
+    for pointer, problem in [("/plant", "is not a top-level date-time"), ("/moved_at", "must be a required")]:
+        (folder / "v1.schema.json").write_text(json.dumps({**schema, "x-business-time": pointer}))
+        assert problem in "\n".join(ContractRegistry(tmp_path).check())

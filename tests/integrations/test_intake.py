@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
+from jsonschema import Draft202012Validator
 
 from controltower.accounts.roles import Role
 from controltower.accounts.services import personal_token_create
+from controltower.traces.apis import TraceEventSerializer
+from integrations.adapters.cloudevents import CloudEvent
+from integrations.contracts import contract_get
 from integrations.models import Event, EventIdentifier, RejectedMessage
+from integrations.services.intake import business_time_of
 from integrations.services.tokens import system_token_create
 from tests.factories import po_released, post_events
 
@@ -104,7 +112,6 @@ def test_batch_over_the_limit_is_refused_and_kept(client, network):
         (lambda e: e.pop("source"), "/source"),
         (lambda e: e.update(specversion="0.3"), "/specversion"),
         (lambda e: e.update(time="yesterday"), "/time"),
-        (lambda e: e.pop("time"), "/time"),
         (lambda e: e.update(type="purchase_order.cancelled"), "/type"),
         (
             lambda e: e.update(dataschema="urn:controltower:contract:purchase_order.released:v9"),
@@ -213,3 +220,82 @@ def test_rate_limit_answers_429_with_retry_after(client, network):
     assert codes[2] == 429
     last = client.post("/api/v1/events", "{}", content_type="application/cloudevents+json", headers=headers)
     assert last["Content-Type"] == "application/problem+json" and 1 <= int(last["Retry-After"]) <= 60
+
+
+def test_event_without_time_takes_its_business_time_from_the_contracts_time_field(client, network):
+    event = po_released("4500000006")
+    del event["time"]
+    response = post_events(client, network["erp"], event)
+    assert response.status_code == 202, response.json()
+    stored = Event.objects.get(pk=response.json()["event"])
+    assert stored.time_basis == Event.TimeBasis.DATA
+    assert stored.event_time == datetime.fromisoformat(event["data"]["released_at"])
+    assert "time" not in stored.attributes  # what we pass on is what was sent: no invented time
+    api = client.get(f"/api/v1/events/{stored.pk}", headers=network["erp"].headers).json()
+    assert api["time_basis"] == "data"
+
+
+def test_event_with_time_keeps_it_as_the_business_time(client, network):
+    event = po_released("4500000007")
+    stored = Event.objects.get(pk=post_events(client, network["erp"], event).json()["event"])
+    assert stored.time_basis == Event.TimeBasis.EVENT
+    assert stored.event_time == datetime.fromisoformat(event["time"])
+
+
+def test_without_a_time_anywhere_the_business_time_is_the_receipt_time():
+    contract = replace(contract_get("purchase_order.released"), business_time=None)
+    event = CloudEvent(specversion="1.0", id="x", source="s", type=contract.type, data={}, has_data=True)
+    assert business_time_of(event, contract) == (None, Event.TimeBasis.RECEIPT)
+
+
+def test_a_receipt_time_has_no_sync_lag_and_says_so():
+    now = timezone.now()
+    event = Event(event_time=now, received_at=now, time_basis=Event.TimeBasis.RECEIPT)
+    assert TraceEventSerializer().get_lag_seconds(event) is None
+
+
+def test_envelope_and_data_errors_are_answered_together(client, network):
+    event = po_released("4500000008")
+    del event["id"]
+    event["time"] = "yesterday"
+    event["data"]["lines"][0]["quantity"] = -5
+    response = post_events(client, network["erp"], event)
+    assert response.status_code == 400
+    pointers = [error["pointer"] for error in response.json()["errors"]]
+    assert pointers == ["/data/lines/0/quantity", "/id", "/time"]
+    kept = RejectedMessage.objects.get(pk=response.json()["rejected_message"])
+    assert [error["pointer"] for error in kept.errors] == pointers
+
+
+def test_envelope_and_data_errors_of_a_batch_event_are_answered_together(client, network):
+    bad = po_released("4500000009")
+    bad["specversion"] = "0.3"
+    bad["data"].pop("po_number")
+    response = post_events(client, network["erp"], [bad], content_type="application/cloudevents-batch+json")
+    pointers = [error["pointer"] for error in response.json()["results"][0]["errors"]]
+    assert pointers == ["/0/data/po_number", "/0/specversion"]
+
+
+def test_intake_answers_match_the_documented_openapi_schema(client, network, viewer):
+    client.force_login(viewer)
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).json()
+    client.logout()
+    responses = schema["paths"]["/api/v1/events"]["post"]["responses"]
+
+    def documented(code: str) -> Draft202012Validator:
+        ref = responses[code]["content"]["application/json"]["schema"]
+        return Draft202012Validator({**ref, "components": schema["components"]})
+
+    bad = po_released("4500000010")
+    bad["data"]["lines"][0]["quantity"] = -1
+    batch = post_events(
+        client,
+        network["erp"],
+        [po_released("4500000011"), bad],
+        content_type="application/cloudevents-batch+json",
+    )
+    assert batch.status_code == 200
+    documented("200").validate(batch.json())
+    single = post_events(client, network["erp"], po_released("4500000012"))
+    assert single.status_code == 202
+    documented("202").validate(single.json())

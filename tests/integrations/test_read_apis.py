@@ -72,6 +72,7 @@ def test_contract_catalog_lists_every_type_with_schema_example_and_identifiers(c
     asn = next(c for c in catalog if c["type"] == "shipment.dispatched")
     assert asn["latest"] and asn["dataschema"] == "urn:controltower:contract:shipment.dispatched:v1"
     assert {"kind": "shipment", "pointer": "/shipment_id", "prefix_pointer": None} in asn["identifiers"]
+    assert asn["business_time"] == "/dispatched_at"
     assert client.get("/api/v1/contracts/goods.received").json()[0]["version"] == 1
     assert client.get("/api/v1/contracts/nothing.here").status_code == 404
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from controltower.accounts.roles import Role
+from controltower.traces.models import TraceEvent
+from integrations.models import Event
 from tests.conftest import PASSWORD
 from tests.traces.conftest import PO_A, PO_SOUTH
 
@@ -89,3 +91,16 @@ def test_api_trace_says_why_its_state_is_what_it_is_in_utc(client, viewer, trace
     reason = detail["state_reason"]
     assert reason["cause"] == detail["state"] == "late"
     assert reason["milestone"] == "Delivered by carrier" and reason["due"].endswith("+00:00")  # the ASN ETA
+def test_an_event_timed_by_its_receipt_says_so_and_shows_no_sync_lag(client, viewer, traces):
+    """CloudEvents `time` is optional; an event with no business time anywhere is timed by our
+    receipt, which is not a lag of zero."""
+    trace = traces[PO_A]
+    members = TraceEvent.objects.filter(trace=trace).values("event_id")
+    event = Event.objects.get(pk__in=members, type="shipment.dispatched")
+    Event.objects.filter(pk=event.pk).update(event_time=event.received_at, time_basis=Event.TimeBasis.RECEIPT)
+    client.force_login(viewer)
+    detail = client.get(f"/api/v1/traces/{trace.pk}").json()
+    [row] = [e for e in detail["events"] if e["pk"] == event.pk]
+    assert row["time_basis"] == "receipt" and row["lag_seconds"] is None
+    page = client.get(f"/traces/{trace.pk}/").content.decode()
+    assert page.count("time of receipt") == 1

@@ -3,13 +3,12 @@ the system that sent the original, keeping a link both ways."""
 
 from __future__ import annotations
 
-import json
-
 from django.db import transaction
 from django.utils import timezone
 
 from controltower.audit.services import audit_record
 from integrations.adapters.cloudevents import parse_structured
+from integrations.adapters.json_values import error_dicts, json_decode, text_problem
 from integrations.delivery.models import Resubmission
 from integrations.delivery.selectors import QueryError
 from integrations.delivery.services.outbox import publish_safely
@@ -28,8 +27,10 @@ def rejected_resubmit(*, rejected: RejectedMessage, body: str, reason: str, user
         )
     if not reason.strip():
         raise QueryError("reason", "Say what was fixed (it is kept with the resubmission).")
+    if problem := text_problem(body):  # the text itself is stored: PostgreSQL must hold it
+        raise QueryError("body", f"The body {problem}; write it as a JSON escape to send it.")
     try:
-        parsed = json.loads(body)
+        parsed = json_decode(body)
     except ValueError as error:
         raise QueryError("body", f"Not JSON: {error}.") from None
     if not isinstance(parsed, dict):
@@ -77,7 +78,7 @@ def resubmission_run(*, resubmission_id: int) -> str:
     if resubmission.state != Resubmission.State.QUEUED:
         return resubmission.state
     system = SourceSystem.objects.get(pk=resubmission.original.system_id)
-    raw = json.loads(resubmission.body)
+    raw = json_decode(resubmission.body)
     parsed = parse_structured(raw)
     record = RequestRecord(
         endpoint=f"resubmission of rejected message {resubmission.original_id}",
@@ -91,7 +92,7 @@ def resubmission_run(*, resubmission_id: int) -> str:
     )
     fields = {
         "finished_at": timezone.now(),
-        "errors": [{"pointer": e.pointer, "detail": e.detail} for e in outcome.errors],
+        "errors": error_dicts(outcome.errors),
     }
     if outcome.status in (ACCEPTED, DUPLICATE):
         fields |= {"state": Resubmission.State.ACCEPTED, "event_id": outcome.event_pk}
