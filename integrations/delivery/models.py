@@ -189,6 +189,8 @@ class Delivery(models.Model):
             models.Index(fields=["status", "target", "id"], name="delivery_status_target"),
             models.Index(fields=["target", "status", "dead_lettered_at"], name="delivery_target_dead"),
             models.Index(fields=["created_at"], name="delivery_created"),
+            # What a target received is matched to its delivery by key (sandbox receipts' scope).
+            models.Index(fields=["idempotency_key"], name="delivery_idempotency_key"),
         ]
 
     def __str__(self) -> str:
