@@ -8,9 +8,12 @@ code onto PostgreSQL and Redis. Bad values stop start-up with the variable's nam
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 
 from controltower.env import (
     ConfigError,
@@ -289,6 +292,30 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Personal API tokens: how long one lives when no expiry is given (0 = never expires).
 PERSONAL_TOKEN_DEFAULT_DAYS = env_int("PERSONAL_TOKEN_DEFAULT_DAYS", 90, minimum=0)
+
+# --- Field encryption: target and sandbox secrets at rest (controltower/encryption.py) -------
+# Fernet keys, comma-separated: the first encrypts, all decrypt (rotation: a new key first, then
+# `manage.py reencrypt_secrets`, then drop the old). Make one with
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ConfigError(
+            "FIELD_ENCRYPTION_KEY",
+            "",
+            "a Fernet key (required when DEBUG is off; see .env.example to make one)",
+        )
+    # DEBUG only: a key derived from SECRET_KEY, so a laptop needs nothing set.
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(f"field encryption\n{SECRET_KEY}".encode()).digest()).decode()
+    ]
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ConfigError(
+            "FIELD_ENCRYPTION_KEY", f"{_key[:4]}…", "Fernet keys (32 bytes, url-safe base64), comma-separated"
+        ) from None
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
