@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -316,6 +317,34 @@ for _key in FIELD_ENCRYPTION_KEYS:
         raise ConfigError(
             "FIELD_ENCRYPTION_KEY", f"{_key[:4]}…", "Fernet keys (32 bytes, url-safe base64), comma-separated"
         ) from None
+
+# --- Sign-in throttling (django-axes; controltower/accounts/lockout.py) ----------------------
+# Failed sign-ins are counted per username + address and per address; either reaching its limit
+# locks sign-in for LOGIN_LOCKOUT_MINUTES (each failure while locked restarts the wait). Admins
+# see attempts in the admin and lift locks with `manage.py axes_reset_username USER`.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last: turns a lockout into our answer
+AUTHENTICATION_BACKENDS = [
+    "controltower.accounts.lockout.LockoutBackend",  # first: refuses a locked-out sign-in at once
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+LOGIN_LOCKOUT_LIMITS = {
+    "username+ip_address": AXES_FAILURE_LIMIT,
+    # Looser: many people may sign in from one office address.
+    "ip_address": env_int("LOGIN_IP_FAILURE_LIMIT", 50, minimum=1),
+}
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.01))
+AXES_HANDLER = "controltower.accounts.lockout.PerParameterLimitHandler"
+AXES_LOCKOUT_CALLABLE = "controltower.accounts.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # each failure is kept for admins, not only the count
+AXES_VERBOSE = False
+# Behind N reverse proxies the client is the Nth address from the right of X-Forwarded-For;
+# without it every sign-in would seem to come from the proxy and share its limit.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "controltower.accounts.lockout.client_address"
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
