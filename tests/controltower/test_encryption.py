@@ -122,21 +122,21 @@ def test_the_migration_encrypts_secrets_stored_in_plain_text_before_it():
     receivers = _around("sandbox", "receiver_secret_encrypted")
     executor = MigrationExecutor(connection)
     executor.migrate([targets[1], receivers[1]])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO delivery_target (code, name, url, sandbox, active, auth, secret, timeout_seconds,"
-            " max_attempts, backoff_seconds, backoff_max_seconds, max_age_minutes, circuit_threshold,"
-            " circuit_probe_seconds, paused, paused_reason, circuit, consecutive_failures, created_at)"
-            " VALUES ('old', 'Old', 'http://x.test/', false, true, 'bearer', 'tok-LEGACY', 10, 6, 5, 900, 1440,"
-            " 5, 30, false, '', 'closed', 0, now()) RETURNING id"
-        )
-        target_pk = cursor.fetchone()[0]
-        cursor.execute(
-            "INSERT INTO sandbox_sandboxreceiver (code, name, description, error_rate, error_status, latency_ms,"
-            " outage, auth_kind, secret, created_at, updated_at)"
-            " VALUES ('old', 'Old', '', 0, 500, 0, false, 'hmac', 'k3y-LEGACY', now(), now()) RETURNING id"
-        )
-        receiver_pk = cursor.fetchone()[0]
+    # The models as they were before the migration: their secret is a plain CharField.
+    loader = MigrationExecutor(connection).loader
+    target_pk = (
+        loader.project_state(targets[1])
+        .apps.get_model("delivery", "Target")
+        .objects.create(code="old", name="Old", url="http://x.test/", auth="bearer", secret="tok-LEGACY")
+        .pk
+    )
+    receiver_pk = (
+        loader.project_state(receivers[1])
+        .apps.get_model("sandbox", "SandboxReceiver")
+        .objects.create(code="old", name="Old", auth_kind="hmac", secret="k3y-LEGACY")
+        .pk
+    )
+    assert raw_secret(Target, target_pk) == "tok-LEGACY"  # stored in plain text, as before
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
