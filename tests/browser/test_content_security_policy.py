@@ -139,3 +139,22 @@ def test_the_replay_progress_bar_is_drawn_without_inline_styles(watched_page, as
     bar = page.locator("#replay-progress [role=progressbar]")
     assert bar.is_visible() and bar.bounding_box()["width"] > 100
     assert page.csp_violations() == []
+
+
+def test_the_admin_runs_under_the_policy(watched_page, asgi_server, make_user, demo_data):
+    root = make_user("root", Role.ADMIN)
+    root.is_staff = root.is_superuser = True
+    root.save()
+    target = Target.objects.get()
+    page = watched_page
+    page.goto(f"{asgi_server}/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{asgi_server}/admin/")
+
+    for path in ("/admin/", f"/admin/delivery/target/{target.pk}/change/", "/admin/axes/accessattempt/"):
+        assert page.goto(f"{asgi_server}{path}").status == 200, path
+        page.wait_for_timeout(150)
+
+    assert page.csp_violations() == []
