@@ -203,6 +203,7 @@ def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen:
         **os.environ,
         "DEBUG": "0",
         "SECRET_KEY": "bench-" + "x" * 50,
+        "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1lbmNyeXB0aW9uLWtleSE=",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",

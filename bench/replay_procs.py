@@ -40,6 +40,7 @@ def child_env(*, database_url: str, redis_url: str, data_dir: str, **extra: str)
         "REDIS_URL": redis_url,
         "DEBUG": "0",
         "SECRET_KEY": "bench-replay-only-" + "x" * 40,
+        "FIELD_ENCRYPTION_KEY": "YmVuY2gtb25seS1maWVsZC1lbmNyeXB0aW9uLWtleSE=",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",

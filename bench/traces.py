@@ -78,6 +78,7 @@ def environment(url: str) -> None:
     os.environ["SECURE_SSL_REDIRECT"] = "0"
     os.environ["ALLOWED_HOSTS"] = ",".join(filter(None, [os.environ.get("ALLOWED_HOSTS"), "testserver"]))
     os.environ.setdefault("SECRET_KEY", "bench-traces-only-" + "x" * 40)
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", "YmVuY2gtb25seS1maWVsZC1lbmNyeXB0aW9uLWtleSE=")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("CONTROLTOWER_DATA_DIR", str(ROOT / "var" / "bench-traces"))
 

@@ -52,6 +52,11 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "Too many requests",
         "The per-token rate limit was reached; retry after the `Retry-After` seconds.",
     ),
+    "sign-in-locked": (
+        "Sign-in locked for now",
+        "Too many failed sign-ins for this account from this address (or from this address): wait the "
+        "`Retry-After` seconds, or ask an admin to lift the lock.",
+    ),
     "conflict": (
         "The state changed",
         "What you asked for no longer matches what the server holds (for example, the set a preview "

@@ -8,9 +8,14 @@ code onto PostgreSQL and Redis. Bad values stop start-up with the variable's nam
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 
 from controltower.env import (
     ConfigError,
@@ -310,6 +315,58 @@ AUTH_PASSWORD_VALIDATORS = [
 # Personal API tokens: how long one lives when no expiry is given (0 = never expires).
 PERSONAL_TOKEN_DEFAULT_DAYS = env_int("PERSONAL_TOKEN_DEFAULT_DAYS", 90, minimum=0)
 
+# --- Field encryption: target and sandbox secrets at rest (controltower/encryption.py) -------
+# Fernet keys, comma-separated: the first encrypts, all decrypt (rotation: a new key first, then
+# `manage.py reencrypt_secrets`, then drop the old). Make one with
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ConfigError(
+            "FIELD_ENCRYPTION_KEY",
+            "",
+            "a Fernet key (required when DEBUG is off; see .env.example to make one)",
+        )
+    # DEBUG only: a key derived from SECRET_KEY, so a laptop needs nothing set.
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(f"field encryption\n{SECRET_KEY}".encode()).digest()).decode()
+    ]
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ConfigError(
+            "FIELD_ENCRYPTION_KEY", f"{_key[:4]}…", "Fernet keys (32 bytes, url-safe base64), comma-separated"
+        ) from None
+
+# --- Sign-in throttling (django-axes; controltower/accounts/lockout.py) ----------------------
+# Failed sign-ins are counted per username + address and per address; either reaching its limit
+# locks sign-in for LOGIN_LOCKOUT_MINUTES (each failure while locked restarts the wait). Admins
+# see attempts in the admin and lift locks with `manage.py axes_reset_username USER`.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last: turns a lockout into our answer
+AUTHENTICATION_BACKENDS = [
+    "controltower.accounts.lockout.LockoutBackend",  # first: refuses a locked-out sign-in at once
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("LOGIN_LOCKOUT_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+LOGIN_LOCKOUT_LIMITS = {
+    "username+ip_address": AXES_FAILURE_LIMIT,
+    # Looser: many people may sign in from one office address.
+    "ip_address": env_int("LOGIN_IP_FAILURE_LIMIT", 50, minimum=1),
+}
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.01))
+AXES_HANDLER = "controltower.accounts.lockout.PerParameterLimitHandler"
+AXES_LOCKOUT_CALLABLE = "controltower.accounts.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # each failure is kept for admins, not only the count
+AXES_VERBOSE = False
+# Behind N reverse proxies the client is the Nth address from the right of X-Forwarded-For;
+# without it every sign-in would seem to come from the proxy and share its limit.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "controltower.accounts.lockout.client_address"
+
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -391,6 +448,31 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
+
+# --- Content-Security-Policy (django-csp; tests/browser/test_content_security_policy.py) -------
+# Scripts and styles only from our own files: no inline script, no inline style, no eval. htmx is
+# told not to inject its indicator styles (templates/base.html); 'self' covers our websocket
+# (ws:/wss: on the same host) in CSP Level 3 browsers. Plotly: plotly.min.js is served from our
+# own static files; no page draws charts yet. The API docs use drf-spectacular's split Swagger
+# view (no inline script); ReDoc gets a wider policy of its own (controltower/urls.py).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware"
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"report-uri": [_csp_report]} if (_csp_report := env_str("CSP_REPORT_URI")) else {}),
+    }
+}
 
 # --- Internationalisation: times are stored and shown in UTC (ISO 8601) ----------------------
 LANGUAGE_CODE = "en-us"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from controltower.accounts import apis as account_apis
 from controltower.health import views as health_views
 from controltower.masterdata import apis as masterdata_apis
 from controltower.traces import apis as trace_apis
-from controltower.web import network_views, trace_views
+from controltower.web import api_docs, network_views, trace_views
 from controltower.web import views as web_views
 from integrations.apis import catalog as catalog_apis
 from integrations.apis import epcis as epcis_apis
@@ -66,8 +66,8 @@ urlpatterns = [
     path("readyz", health_views.readyz, name="readyz"),
     path("api/v1/", include((api_v1, "api"), namespace="api-v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/docs/", api_docs.SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", api_docs.RedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("admin/", admin.site.urls),
     path("sandbox/", include((sandbox_urls.receiver_urlpatterns, "sandbox"), namespace="sandbox")),
 ]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-that-is-long-enough-0123456789")
+# A fixed Fernet key for secrets at rest (tests/controltower/test_encryption.py rotates it).
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdHMtb25seS1maWVsZC1lbmNyeXB0aW9uLWtleSE=")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 # Threads (async consumers, sync_to_async) must not keep connections open past a test.

@@ -218,18 +218,24 @@ def _replays_page(
 
 
 def progress_of(job: ReplayJob) -> dict[str, Any]:
-    """Counts and bar widths; before the worker snapshots the items, all of `total` is pending."""
+    """Counts and bar segments; before the worker snapshots the items, all of `total` is pending."""
     counts = replay_progress(job=job)
     finished = counts["delivered"] + counts["failed"] + counts["cancelled"]
     counts["pending"] = max(counts["pending"], job.total - finished)
     total = max(job.total, finished + counts["pending"])
-    widths = {name: f"{100 * n / total:.2f}" if total else "0" for name, n in counts.items()}
+    # The bar is drawn in SVG (x and width are attributes): the Content-Security-Policy refuses
+    # inline style attributes, so a segment cannot be sized with style="width: …".
+    segments, start = [], 0.0
+    for name in ("delivered", "failed", "cancelled"):
+        width = 100 * counts[name] / total if total else 0.0
+        segments.append({"name": name, "x": f"{start:.2f}", "width": f"{width:.2f}"})
+        start += width
     return {
         "counts": counts,
         "total": total,
         "finished": finished,
         "percent": round(100 * finished / total) if total else 100,
-        "widths": widths,
+        "segments": segments,
     }
 
 

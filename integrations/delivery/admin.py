@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from controltower.encryption import WriteOnlySecretsForm
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayJob, Subscription, Target
 
 
@@ -16,6 +17,7 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Target)
 class TargetAdmin(admin.ModelAdmin):
+    form = WriteOnlySecretsForm  # the secret is never sent back to the browser
     list_display = ["code", "name", "url", "sandbox", "active", "paused", "circuit", "max_attempts"]
     list_filter = ["sandbox", "active", "paused", "circuit"]
     search_fields = ["code", "name", "url"]

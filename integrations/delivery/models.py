@@ -23,6 +23,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from controltower.encryption import EncryptedTextField
 from controltower.masterdata.models import Plant, Supplier
 from integrations.models import Event, RejectedMessage, SourceSystem
 
@@ -53,10 +54,10 @@ class Target(models.Model):
     sandbox = models.BooleanField(default=False, help_text="A built-in sandbox receiver, not a real system.")
     active = models.BooleanField(default=True)
     auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.NONE)
-    secret = models.CharField(
+    secret = EncryptedTextField(
         max_length=500,
         blank=True,
-        help_text="Bearer token, user:password for basic, or the HMAC key. Shown to admins only.",
+        help_text="Bearer token, user:password for basic, or the HMAC key. Encrypted at rest; never shown.",
     )
     timeout_seconds = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     # Retry policy.
@@ -190,6 +191,8 @@ class Delivery(models.Model):
             models.Index(fields=["status", "target", "id"], name="delivery_status_target"),
             models.Index(fields=["target", "status", "dead_lettered_at"], name="delivery_target_dead"),
             models.Index(fields=["created_at"], name="delivery_created"),
+            # What a target received is matched to its delivery by key (sandbox receipts' scope).
+            models.Index(fields=["idempotency_key"], name="delivery_idempotency_key"),
         ]
 
     def __str__(self) -> str:

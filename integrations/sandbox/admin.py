@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
+from controltower.encryption import WriteOnlySecretsForm
 from integrations.sandbox.models import SandboxReceipt, SandboxReceiver
 from integrations.sandbox.services import sandbox_receipts_clear
 
 
 @admin.register(SandboxReceiver)
 class SandboxReceiverAdmin(admin.ModelAdmin):
+    form = WriteOnlySecretsForm  # the secret is never sent back to the browser
     list_display = [
         "code",
         "name",

@@ -1,4 +1,8 @@
-"""`/api/v1/sandbox/…`: read and set sandbox receivers, read and clear what they received."""
+"""`/api/v1/sandbox/…`: read and set sandbox receivers, read and clear what they received.
+
+The sandbox is a tool for people: a source system's token is refused (403). What a receiver
+received is scoped as the deliveries it received are: a plant-scoped user sees the receipts of
+their plants' deliveries only, and counts only those."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +21,7 @@ from controltower.accounts.access import CanConfigure, CanView, access_for
 from controltower.accounts.roles import Capability
 from controltower.api import filtered_page
 from integrations.apis.pagination import NewestFirst
+from integrations.apis.permissions import IsPerson
 from integrations.apis.serializers import payloads_visible
 from integrations.sandbox import selectors, services
 from integrations.sandbox.models import SandboxReceipt, SandboxReceiver
@@ -124,16 +129,19 @@ class SandboxReceiptFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-def _receiver_or_404(code: str) -> SandboxReceiver:
-    return get_object_or_404(selectors.sandbox_receivers_with_counts(), code=code)
+def _receiver_or_404(request, code: str) -> SandboxReceiver:
+    receivers = selectors.sandbox_receivers_with_counts(access=access_for(request.user))
+    return get_object_or_404(receivers, code=code)
 
 
 class ReceiverListApi(APIView):
     """Sandbox receivers (simulated targets), their settings and how much each received."""
 
+    permission_classes = [IsPerson, CanView]
+
     @extend_schema(responses=SandboxReceiverSerializer(many=True))
     def get(self, request):
-        receivers = selectors.sandbox_receivers_with_counts()
+        receivers = selectors.sandbox_receivers_with_counts(access=access_for(request.user))
         return Response(SandboxReceiverSerializer(receivers, many=True, context={"request": request}).data)
 
 
@@ -141,11 +149,13 @@ class ReceiverDetailApi(APIView):
     """GET: one sandbox receiver. PATCH: change its behaviour (configure permission)."""
 
     def get_permissions(self):
-        return [CanConfigure()] if self.request.method == "PATCH" else [CanView()]
+        return [IsPerson(), CanConfigure() if self.request.method == "PATCH" else CanView()]
 
     @extend_schema(responses=SandboxReceiverSerializer)
     def get(self, request, code: str):
-        return Response(SandboxReceiverSerializer(_receiver_or_404(code), context={"request": request}).data)
+        return Response(
+            SandboxReceiverSerializer(_receiver_or_404(request, code), context={"request": request}).data
+        )
 
     @extend_schema(
         request=SandboxReceiverSettingsSerializer,
@@ -156,14 +166,16 @@ class ReceiverDetailApi(APIView):
         ),
     )
     def patch(self, request, code: str):
-        receiver = _receiver_or_404(code)
+        receiver = _receiver_or_404(request, code)
         settings = SandboxReceiverSettingsSerializer(data=request.data, partial=True)
         settings.is_valid(raise_exception=True)
         try:
             services.sandbox_receiver_configure(receiver=receiver, **settings.validated_data)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from exc
-        return Response(SandboxReceiverSerializer(_receiver_or_404(code), context={"request": request}).data)
+        return Response(
+            SandboxReceiverSerializer(_receiver_or_404(request, code), context={"request": request}).data
+        )
 
 
 class ReceiptListApi(APIView):
@@ -172,7 +184,7 @@ class ReceiptListApi(APIView):
     filterset_class = SandboxReceiptFilter
 
     def get_permissions(self):
-        return [CanConfigure()] if self.request.method == "DELETE" else [CanView()]
+        return [IsPerson(), CanConfigure() if self.request.method == "DELETE" else CanView()]
 
     @extend_schema(
         operation_id="v1_sandbox_receivers_receipts_list",
@@ -192,12 +204,12 @@ class ReceiptListApi(APIView):
         ),
     )
     def get(self, request, code: str):
-        receiver = _receiver_or_404(code)
+        receiver = _receiver_or_404(request, code)
         access = access_for(request.user)
         return filtered_page(
             request=request,
             view=self,
-            queryset=selectors.sandbox_receipts_newest_first(receiver=receiver),
+            queryset=selectors.sandbox_receipts_visible(access=access, receiver=receiver),
             serializer_class=SandboxReceiptSerializer,
             pagination_class=NewestFirst,
             context={"payloads": access.can(Capability.VIEW_PAYLOADS)},
@@ -208,5 +220,8 @@ class ReceiptListApi(APIView):
         responses={200: inline_serializer("SandboxReceiptsCleared", {"deleted": serializers.IntegerField()})},
     )
     def delete(self, request, code: str):
-        receiver = _receiver_or_404(code)
+        receiver = _receiver_or_404(request, code)
+        if not access_for(request.user).scope.everything:
+            # Clearing forgets every plant's receipts, not only the caller's.
+            raise PermissionDenied("Clearing a receiver's receipts needs access to every plant and supplier.")
         return Response({"deleted": services.sandbox_receipts_clear(receiver=receiver)})

@@ -14,6 +14,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from controltower.encryption import EncryptedTextField
+
 # Statuses an injected error may answer: client errors a target really gives (a delivery worker
 # must not retry most of them) and the transient ones it must retry.
 ERROR_STATUSES = (400, 408, 409, 422, 429, 500, 502, 503)
@@ -59,10 +61,13 @@ class SandboxReceiver(models.Model):
         default=False, help_text="When on, every request is answered 503 with Retry-After and not recorded."
     )
     auth_kind = models.CharField(max_length=10, choices=AuthKind.choices, default=AuthKind.NONE)
-    secret = models.CharField(
+    secret = EncryptedTextField(
         max_length=255,
         blank=True,
-        help_text="Bearer token, 'user:password' for basic, or the HMAC key; wrong credentials get 401.",
+        help_text=(
+            "Bearer token, 'user:password' for basic, or the HMAC key; wrong credentials get 401. "
+            "Encrypted at rest; never shown."
+        ),
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -55,13 +55,29 @@ def test_secret_key_is_required_when_debug_is_off():
     assert "SECRET_KEY" in result.stderr
 
 
+FERNET_KEY = "ZGVwbG95LWNoZWNrLWZpZWxkLWVuY3J5cHQta2V5ISE="  # 32 bytes, url-safe base64
+
+
+def test_field_encryption_key_is_required_when_debug_is_off():
+    result = start_django(DEBUG="0", SECRET_KEY="s" * 60, ALLOWED_HOSTS="ct.example.com")
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEY" in result.stderr
+
+
+def test_a_bad_field_encryption_key_stops_start_up_without_printing_it():
+    result = start_django(DEBUG="1", FIELD_ENCRYPTION_KEY=f"{FERNET_KEY},not-a-key-but-secret-text")
+    assert result.returncode != 0
+    assert "Environment variable FIELD_ENCRYPTION_KEY=" in result.stderr
+    assert "but-secret-text" not in result.stderr
+
+
 def test_defaults_start_on_embedded_services():
     result = start_django(DEBUG="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "started"
 
 
-def test_deploy_check_passes_with_only_debug_secret_key_and_hosts():
+def test_deploy_check_passes_with_only_debug_secret_keys_and_hosts():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -69,6 +85,7 @@ def test_deploy_check_passes_with_only_debug_secret_key_and_hosts():
             **bare_environment(),
             "DEBUG": "0",
             "SECRET_KEY": "k" * 10 + "-Zq8#vT2!mW9$eR4^yU7&iO1*pA3(sD6)fG0_hJ5+lK",
+            "FIELD_ENCRYPTION_KEY": FERNET_KEY,
             "ALLOWED_HOSTS": "ct.example.com",
         },
         capture_output=True,

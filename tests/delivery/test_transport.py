@@ -7,8 +7,10 @@ import pytest
 
 from integrations.delivery.models import Delivery, DeliveryAttempt, Target
 from integrations.delivery.services.delivering import delivery_attempt
+from integrations.sandbox.models import SandboxReceiver
 from integrations.sandbox.selectors import sandbox_receipts_in_arrival_order
 from integrations.sandbox.services import sandbox_receiver_upsert
+from tests.controltower.test_encryption import raw_secret
 from tests.factories import po_released, post_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,11 +23,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_each_auth_kind_is_accepted_by_a_receiver_expecting_it_and_refused_when_wrong(
     client, network, asgi_server, make_target, subscribe, auth, secret, expected
 ):
-    sandbox_receiver_upsert(code="erp", auth_kind=auth, secret=expected)
+    receiver = sandbox_receiver_upsert(code="erp", auth_kind=auth, secret=expected)
     target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/", auth=auth, secret=secret)
     subscribe(target, "purchase_order.released")
     post_events(client, network["erp"], po_released(event_id="evt-auth"))
     delivery = Delivery.objects.get()
+    # The secrets are encrypted at rest (tests/controltower/test_encryption.py); the worker and
+    # the receiver read them in clear.
+    assert expected not in raw_secret(Target, target.pk) and expected not in raw_secret(
+        SandboxReceiver, receiver.pk
+    )
     assert delivery_attempt(delivery_id=delivery.pk) == "delivered"
     assert sandbox_receipts_in_arrival_order(receiver="erp").get().idempotency_key == delivery.idempotency_key
 
