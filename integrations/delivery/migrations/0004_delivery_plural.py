@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0001_initial'),
+        ("delivery", "0003_target_secret_encrypted"),
     ]
 
     operations = [
