@@ -15,7 +15,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.accounts.access import CanConfigure, CanOperate, CanView, access_for
+from controltower.accounts.access import CanConfigure, CanOperate, CanView, IsPerson, access_for
 from controltower.accounts.roles import Capability
 from controltower.problems import Conflict
 from integrations import selectors as intake_selectors
@@ -257,7 +257,8 @@ class ReplayListApi(APIView):
     `reason`) to start a job over exactly that set — 409 if it changed meanwhile."""
 
     def get_permissions(self):
-        return [CanOperate()] if self.request.method == "POST" else [CanView()]
+        # Jobs are a person's (who started or cancelled them): a system token cannot list them.
+        return [CanOperate() if self.request.method == "POST" else CanView(), IsPerson()]
 
     @extend_schema(responses=ReplayJobSerializer(many=True))
     def get(self, request):
@@ -314,6 +315,8 @@ class ReplayListApi(APIView):
 class ReplayDetailApi(APIView):
     """A job: progress (pending, delivered, failed, cancelled), who, why, verification."""
 
+    permission_classes = [CanView, IsPerson]
+
     @extend_schema(responses=ReplayJobSerializer)
     def get(self, request, pk: int):
         jobs = selectors.replay_jobs_visible(access=access_for(request.user), user=request.user)
@@ -323,7 +326,7 @@ class ReplayDetailApi(APIView):
 class ReplayCancelApi(APIView):
     """Stop a job: items not yet handed to workers are cancelled; those in flight finish."""
 
-    permission_classes = [CanOperate]
+    permission_classes = [CanOperate, IsPerson]
 
     @extend_schema(request=None, responses=ReplayJobSerializer)
     def post(self, request, pk: int):
