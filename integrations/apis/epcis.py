@@ -11,14 +11,14 @@ import re
 from collections import defaultdict
 from dataclasses import replace
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
 from controltower.masterdata.models import Plant, Supplier
 from controltower.masterdata.selectors import partner_codes_by_gln
 from integrations.adapters.cloudevents import CloudEvent, parse_rfc3339
 from integrations.adapters.epcis import epcis_capture_map
+from integrations.apis import intake_schema
 from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
 from integrations.apis.events import answer_many, refuse
 from integrations.apis.permissions import IsSourceSystem
@@ -83,10 +83,8 @@ class EpcisCaptureApi(APIView):
     parser_classes: list = []
 
     @extend_schema(
-        request={"application/ld+json": OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
-        responses={
-            200: OpenApiResponse(description="One result per EPCIS event: accepted, duplicate or rejected.")
-        },
+        request=intake_schema.EPCIS_REQUEST,
+        responses=intake_schema.EPCIS_RESPONSES,
         description=(
             "ObjectEvents and AggregationEvents with bizStep shipping, departing, arriving and receiving become "
             "shipment.dispatched, shipment.milestone and goods.received, with bizTransactionList purchase orders "

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,6 +14,7 @@ from controltower.api import filtered_page
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
+from integrations.apis import intake_schema
 from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
 from integrations.apis.filters import EventFilter
 from integrations.apis.pagination import NewestFirst
@@ -103,6 +103,7 @@ class EventsApi(APIView):
 
     throttle_classes = [SystemTokenRateThrottle]
     parser_classes: list = []  # the raw bytes are read (and kept) by the view itself
+    pagination_class = NewestFirst
 
     def get_permissions(self):
         return [IsSourceSystem()] if self.request.method == "POST" else [CanView()]
@@ -119,25 +120,14 @@ class EventsApi(APIView):
             view=self,
             queryset=selectors.events_visible(access=access_for(request.user)),
             serializer_class=EventSerializer,
-            pagination_class=NewestFirst,
         )
 
     filterset_class = EventFilter
 
     @extend_schema(
-        request={
-            STRUCTURED: OpenApiTypes.OBJECT,
-            BATCH: OpenApiTypes.OBJECT,
-            "application/json": OpenApiTypes.OBJECT,
-        },
-        responses={
-            202: OpenApiResponse(description="Single event: `accepted` or `duplicate`."),
-            200: OpenApiResponse(
-                description="Batch: one result per event (accepted, duplicate, rejected with errors)."
-            ),
-            413: OpenApiResponse(description="Body over INTAKE_MAX_BODY_BYTES."),
-            415: OpenApiResponse(description="Not a CloudEvents content type and no ce-* headers."),
-        },
+        request=intake_schema.EVENTS_REQUEST,
+        parameters=intake_schema.BINARY_HEADERS,
+        responses=intake_schema.EVENTS_RESPONSES,
         examples=_examples(),
         description=(
             "Structured mode (`application/cloudevents+json`), binary mode (`ce-*` headers, JSON body) or a "
