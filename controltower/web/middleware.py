@@ -10,7 +10,8 @@ Both are answered here, once, for every page and API, so no view has to think of
 - `DatabaseUnavailableMiddleware`: a view that fails because the database is unreachable
   (restart, failover, connections exhausted) answers 503 + `Retry-After`, as a problem for the
   API and as a page in the site layout, rendered without the database (no user, no session, no
-  navigation), instead of a plain 500.
+  navigation), instead of a plain 500. (DRF views answer theirs through the problem handler,
+  with the same `Retry-After`.)
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 
-from controltower.problems import is_api_request, problem_response
+from controltower.problems import DATABASE_RETRY_AFTER_SECONDS, is_api_request, problem_response
 
 logger = logging.getLogger(__name__)
 
 NUL = "\x00"
 # Shown in place of the NUL on the page, so the visitor sees where it was.
 NUL_SHOWN = "\u2400"
-RETRY_AFTER_SECONDS = 5
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 Field = tuple[str, str, str]
 
@@ -91,7 +91,9 @@ class UnstorableInputMiddleware:
             ],
             "detail": detail,
             # Back to the same page without the parameters that cannot be used.
-            "retry_url": f"{request.path}?{urlencode(kept)}" if NUL not in request.path else "/",
+            "retry_url": "/"
+            if NUL in request.path
+            else request.path + (f"?{urlencode(kept)}" if kept else ""),
         }
         return render(request, "400.html", context, status=400)
 
@@ -109,12 +111,12 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError):
             return None
         logger.warning("Database unavailable at %s: %s", request.path, exception)
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
         if is_api_request(request):
             return problem_response(
                 slug="service-unavailable", status=503, headers=headers, instance=request.get_full_path()
             )
         # No request context: its processors would look up the user and their access, in the
         # database that just failed.
-        page = render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})
+        page = render_to_string("503.html", {"retry_after": DATABASE_RETRY_AFTER_SECONDS})
         return HttpResponse(page, status=503, headers=headers)
