@@ -36,7 +36,10 @@ COMMON_ERRORS = {
     "403": "Your role or plant/supplier scope does not allow this.",
     "404": "Not found, or outside your scope.",
     "429": "Rate limited; see `Retry-After`.",
+    "503": "The database cannot be reached; nothing was stored. Retry after `Retry-After` seconds.",
 }
+# Only where there is a body to send.
+BODY_ERRORS = {"415": "The body's content type is not one this operation takes (see its request body)."}
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -52,16 +55,18 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 def add_problem_responses(result, generator, request, public):
-    """Postprocessing hook: every operation documents its problem+json error responses."""
+    """Postprocessing hook: every operation documents its problem+json error responses — the
+    common ones, 415 where it takes a body, and a problem body on every error a view names."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     ref = {"$ref": "#/components/schemas/Problem"}
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for code, description in COMMON_ERRORS.items():
-                responses.setdefault(
-                    code,
-                    {"description": description, "content": {"application/problem+json": {"schema": ref}}},
-                )
+            errors = {**COMMON_ERRORS, **(BODY_ERRORS if "requestBody" in operation else {})}
+            for code, description in errors.items():
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = {"application/problem+json": {"schema": ref}}
     return result

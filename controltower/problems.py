@@ -22,6 +22,8 @@ from rest_framework.views import set_rollback
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# How long a client should wait while the database is unreachable (API and pages alike).
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 # slug -> (title, what it means); /problems/<slug> documents each.
 PROBLEM_TYPES: dict[str, tuple[str, str]] = {
@@ -183,7 +185,12 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         logger.warning("Database unavailable at %s: %s", instance, exc)
         set_rollback()
         body = problem_body(slug="service-unavailable", status=503, instance=instance)
-        return Response(body, status=503, headers={"Retry-After": "5"}, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(
+            body,
+            status=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
     if not isinstance(exc, drf_exceptions.APIException):
         logger.exception("Unhandled API error at %s", instance, exc_info=exc)
         set_rollback()

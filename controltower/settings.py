@@ -92,6 +92,12 @@ MIDDLEWARE = [
     # Pages in the viewer's time zone (the browser's `tz` cookie); the API stays UTC.
     "controltower.web.timezones.ViewerTimezoneMiddleware",
 ]
+# The request edge (issue 9): a NUL in a parameter is a 400, an unreachable database a 503 page
+# or problem, never a 500. After auth and htmx, so the 400 page has the layout and the user.
+MIDDLEWARE += [
+    "controltower.web.middleware.UnstorableInputMiddleware",
+    "controltower.web.middleware.DatabaseUnavailableMiddleware",
+]
 
 ROOT_URLCONF = "controltower.urls"
 WSGI_APPLICATION = "controltower.wsgi.application"
@@ -380,6 +386,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 100, minimum=1),
     "EXCEPTION_HANDLER": "controltower.problems.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's own three, refusing (400, naming the field) what the database cannot hold.
+    "DEFAULT_PARSER_CLASSES": [
+        "controltower.parsers.StrictJSONParser",
+        "controltower.parsers.StrictFormParser",
+        "controltower.parsers.StrictMultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

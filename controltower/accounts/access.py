@@ -120,6 +120,18 @@ class HasCapability(BasePermission):
         return type(f"Has{capability.value.title().replace('_', '')}", (cls,), {"capability": capability})
 
 
+class IsPerson(BasePermission):
+    """DRF permission for APIs that act as a person (their roles, their tokens, their jobs): a
+    source system's token holds no user account, so it is refused with 403, not let through to
+    code that needs one."""
+
+    message = "This needs a person's sign-in or personal token; a source-system token cannot use it."
+
+    def has_permission(self, request, view) -> bool:
+        access = access_for(request.user)
+        return access.authenticated and access.system_id is None
+
+
 CanView = HasCapability.of(Capability.VIEW)
 CanOperate = HasCapability.of(Capability.OPERATE)
 CanConfigure = HasCapability.of(Capability.CONFIGURE)

@@ -12,12 +12,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controltower.accounts import selectors, services
-from controltower.accounts.access import access_for
+from controltower.accounts.access import CanView, IsPerson, access_for
 from controltower.masterdata.models import Plant, Supplier
 
 
 class MeApi(APIView):
     """The caller: roles, capabilities and scope (the plants and suppliers they see)."""
+
+    permission_classes = [CanView, IsPerson]
 
     class OutputSerializer(serializers.Serializer):
         username = serializers.CharField()
@@ -58,6 +60,8 @@ class PersonalTokenListApi(APIView):
     """List your tokens, or create one. Creating needs a browser session, not a token, so a
     leaked token cannot mint fresh ones."""
 
+    permission_classes = [CanView, IsPerson]
+
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         expires_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
@@ -97,6 +101,8 @@ class PersonalTokenListApi(APIView):
 
 class PersonalTokenDetailApi(APIView):
     """Revoke one of your tokens (idempotent)."""
+
+    permission_classes = [CanView, IsPerson]
 
     @extend_schema(responses={204: None})
     def delete(self, request, token_id: int):

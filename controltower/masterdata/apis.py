@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import django_filters
 from rest_framework import serializers, viewsets
 from rest_framework.pagination import CursorPagination
 
 from controltower.accounts.access import access_for
+from controltower.api import StrictBooleanFilter
 from controltower.masterdata import selectors
 from controltower.masterdata.models import Plant, Supplier
 
@@ -24,6 +26,11 @@ class SupplierSerializer(serializers.ModelSerializer):
         fields = PARTNER_FIELDS
 
 
+class PartnerFilter(django_filters.FilterSet):
+    region = django_filters.CharFilter()
+    active = StrictBooleanFilter()
+
+
 class ByCodePagination(CursorPagination):
     ordering = "code"
 
@@ -33,7 +40,7 @@ class PlantViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = PlantSerializer
     lookup_field = "code"
-    filterset_fields = ["region", "active"]
+    filterset_class = PartnerFilter
     pagination_class = ByCodePagination
 
     def get_queryset(self):
@@ -45,7 +52,7 @@ class SupplierViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = SupplierSerializer
     lookup_field = "code"
-    filterset_fields = ["region", "active"]
+    filterset_class = PartnerFilter
     pagination_class = ByCodePagination
 
     def get_queryset(self):

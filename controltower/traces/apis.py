@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controltower.accounts.access import access_for
-from controltower.api import filtered_page
+from controltower.api import UtcDateTimeFilter, filtered_page
 from controltower.traces import selectors
 from controltower.traces.models import CORRELATING_KINDS, Trace, TraceMilestone
 from integrations.models import Event, RejectedMessage
@@ -35,10 +35,10 @@ class TraceFilter(django_filters.FilterSet):
     identifier = django_filters.CharFilter(
         method="by_identifier", validators=[validate_identifier], help_text="KIND:VALUE"
     )
-    active_after = django_filters.IsoDateTimeFilter(field_name="last_event_at", lookup_expr="gte")
-    active_before = django_filters.IsoDateTimeFilter(field_name="last_event_at", lookup_expr="lt")
-    started_after = django_filters.IsoDateTimeFilter(field_name="first_event_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="first_event_at", lookup_expr="lt")
+    active_after = UtcDateTimeFilter(field_name="last_event_at", lookup_expr="gte")
+    active_before = UtcDateTimeFilter(field_name="last_event_at", lookup_expr="lt")
+    started_after = UtcDateTimeFilter(field_name="first_event_at", lookup_expr="gte")
+    started_before = UtcDateTimeFilter(field_name="first_event_at", lookup_expr="lt")
 
     class Meta:
         model = Trace
@@ -192,6 +192,7 @@ class TraceListApi(APIView):
     """Traces you may see, most recently active first; `identifier=KIND:VALUE` finds by identifier."""
 
     filterset_class = TraceFilter
+    pagination_class = MostRecentlyActive
 
     @extend_schema(responses=TraceSerializer(many=True), filters=True)
     def get(self, request):
@@ -200,7 +201,6 @@ class TraceListApi(APIView):
             view=self,
             queryset=selectors.traces_visible(access=access_for(request.user)),
             serializer_class=TraceSerializer,
-            pagination_class=MostRecentlyActive,
         )
 
 

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from controltower.accounts.access import CanConfigure, access_for
 from controltower.accounts.roles import Capability
 from controltower.api import filtered_page
+from controltower.parsers import StrictJSONParser
 from integrations import selectors
 from integrations.apis.filters import RejectedMessageFilter
 from integrations.apis.pagination import NewestFirst
@@ -96,6 +97,7 @@ class NetworkLoadApi(APIView):
     """
 
     permission_classes = [CanConfigure]
+    parser_classes = [StrictJSONParser]  # a JSON document, as `load_network` reads
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
@@ -109,6 +111,10 @@ class NetworkLoadApi(APIView):
         ),
     )
     def post(self, request):
+        if not isinstance(request.data, dict):
+            raise ValidationError(
+                {"non_field_errors": ["Send one JSON object with plants, suppliers and systems."]}
+            )
         try:
             counts = network_load(document=request.data)
         except DjangoValidationError as exc:
@@ -135,6 +141,7 @@ class RejectedMessageListApi(APIView):
     """Refused messages, kept with their raw body and the errors we answered."""
 
     filterset_class = RejectedMessageFilter
+    pagination_class = NewestFirst
 
     @extend_schema(responses=RejectedMessageSerializer(many=True), filters=True)
     def get(self, request):
@@ -144,7 +151,6 @@ class RejectedMessageListApi(APIView):
             view=self,
             queryset=selectors.rejected_messages_visible(access=access),
             serializer_class=RejectedMessageSerializer,
-            pagination_class=NewestFirst,
             context={"payloads": access.can(Capability.VIEW_PAYLOADS)},
         )
 

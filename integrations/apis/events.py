@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,24 +15,21 @@ from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
 from integrations.adapters.json_values import error_dicts, printable
+from integrations.apis import intake_schema
 from integrations.apis.body import BodyProblem, decode_body, media_type, read_body, request_headers
 from integrations.apis.filters import EventFilter
+from integrations.apis.intake_schema import BATCH, STRUCTURED
 from integrations.apis.pagination import NewestFirst
 from integrations.apis.permissions import IsSourceSystem
 from integrations.apis.serializers import (
     EventDetailSerializer,
     EventSerializer,
-    IntakeBatchSerializer,
-    IntakeResultSerializer,
 )
 from integrations.contracts import contracts_all
 from integrations.models import Event
 from integrations.services.intake import REJECTED, Candidate, RequestRecord, events_ingest
 from integrations.services.rejections import rejected_message_record
 from integrations.throttling import SystemTokenRateThrottle
-
-STRUCTURED = "application/cloudevents+json"
-BATCH = "application/cloudevents-batch+json"
 
 
 def refuse(request, problem: BodyProblem, *, system) -> Response:
@@ -109,6 +105,7 @@ class EventsApi(APIView):
 
     throttle_classes = [SystemTokenRateThrottle]
     parser_classes: list = []  # the raw bytes are read (and kept) by the view itself
+    pagination_class = NewestFirst
 
     def get_permissions(self):
         return [IsSourceSystem()] if self.request.method == "POST" else [CanView()]
@@ -125,34 +122,14 @@ class EventsApi(APIView):
             view=self,
             queryset=selectors.events_visible(access=access_for(request.user)),
             serializer_class=EventSerializer,
-            pagination_class=NewestFirst,
         )
 
     filterset_class = EventFilter
 
     @extend_schema(
-        request={
-            STRUCTURED: OpenApiTypes.OBJECT,
-            BATCH: OpenApiTypes.OBJECT,
-            "application/json": OpenApiTypes.OBJECT,
-        },
-        responses={
-            202: OpenApiResponse(
-                IntakeResultSerializer,
-                description="Single event (structured or binary): accepted or duplicate.",
-            ),
-            200: OpenApiResponse(
-                IntakeBatchSerializer,
-                description=(
-                    "Batch: answered per event, in order. Each event is stored or refused on its own: "
-                    "good events are stored even when others are rejected (each rejected one kept as a "
-                    "rejected message with all its errors). 200 means the batch was read, not that "
-                    "every event was accepted: check `rejected` and each result's `status`."
-                ),
-            ),
-            413: OpenApiResponse(description="Body over INTAKE_MAX_BODY_BYTES."),
-            415: OpenApiResponse(description="Not a CloudEvents content type and no ce-* headers."),
-        },
+        request=intake_schema.EVENTS_REQUEST,
+        parameters=intake_schema.BINARY_HEADERS,
+        responses=intake_schema.EVENTS_RESPONSES,
         examples=_examples(),
         description=(
             "Structured mode (`application/cloudevents+json`), binary mode (`ce-*` headers, JSON body) or a "

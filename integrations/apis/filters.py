@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import ValidationError
 
+from controltower.api import UtcDateTimeFilter
 from integrations.models import Event, RejectedMessage
 
 
@@ -24,10 +25,10 @@ class EventFilter(django_filters.FilterSet):
     )
     identifier_kind = django_filters.CharFilter(field_name="identifiers__kind", distinct=True)
     identifier_value = django_filters.CharFilter(field_name="identifiers__value", distinct=True)
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
-    time_after = django_filters.IsoDateTimeFilter(field_name="event_time", lookup_expr="gte")
-    time_before = django_filters.IsoDateTimeFilter(field_name="event_time", lookup_expr="lt")
+    received_after = UtcDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = UtcDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    time_after = UtcDateTimeFilter(field_name="event_time", lookup_expr="gte")
+    time_before = UtcDateTimeFilter(field_name="event_time", lookup_expr="lt")
 
     class Meta:
         model = Event
@@ -42,8 +43,8 @@ class RejectedMessageFilter(django_filters.FilterSet):
     system = django_filters.CharFilter(field_name="system__code")
     type = django_filters.CharFilter()
     source = django_filters.CharFilter()
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = UtcDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = UtcDateTimeFilter(field_name="received_at", lookup_expr="lt")
 
     class Meta:
         model = RejectedMessage

@@ -12,13 +12,3 @@ class IsSourceSystem(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.user, SystemPrincipal)
-
-
-class IsPerson(BasePermission):
-    """Only a person (a session or a personal token) may use operator tools such as the sandbox:
-    a source system's token sees its own events, not what targets received from everyone."""
-
-    message = "A source system's token may not use this; it is for people (a session or a personal token)."
-
-    def has_permission(self, request, view) -> bool:
-        return not isinstance(request.user, SystemPrincipal)

@@ -66,8 +66,8 @@ class EventDetailSerializer(EventSerializer):
 
 
 class SystemSerializer(serializers.ModelSerializer):
-    plant = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    supplier = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    plant = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    supplier = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     sources = serializers.SlugRelatedField(slug_field="source", many=True, read_only=True)
 
     class Meta:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -15,7 +16,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.accounts.access import CanConfigure, CanOperate, CanView, access_for
+from controltower.accounts.access import CanConfigure, CanOperate, CanView, IsPerson, access_for
 from controltower.accounts.roles import Capability
 from controltower.problems import Conflict
 from integrations import selectors as intake_selectors
@@ -31,6 +32,7 @@ from integrations.delivery.models import (
 from integrations.delivery.services.jobs import PreviewChanged, delivery_retry, replay_cancel, replay_start
 from integrations.delivery.services.jobs import replay_preview as preview_count
 from integrations.delivery.services.pausing import target_pause, target_resume
+from integrations.delivery.services.policy import ERROR_CLASSES
 from integrations.delivery.services.resubmission import rejected_resubmit
 
 
@@ -136,11 +138,18 @@ class DeliveryListApi(APIView):
     delivered, dead_lettered), type, plant, supplier, error_class, since/until (when the event
     was received, ISO 8601)."""
 
+    pagination_class = NewestFirst
+
     @extend_schema(
         responses=DeliverySerializer(many=True),
         parameters=[
-            OpenApiParameter(name, str)
-            for name in ("target", "status", "type", "plant", "supplier", "error_class", "since", "until")
+            *(OpenApiParameter(name, str) for name in ("target", "type", "plant", "supplier")),
+            OpenApiParameter("status", str, enum=Delivery.Status.values),
+            OpenApiParameter("error_class", str, enum=list(ERROR_CLASSES)),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="Received at or after (with offset)."
+            ),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Received before (with offset)."),
         ],
     )
     def get(self, request):
@@ -148,7 +157,7 @@ class DeliveryListApi(APIView):
         deliveries = selectors.deliveries_filtered(
             selectors.deliveries_visible(access=access_for(request.user)), query
         )
-        paginator = NewestFirst()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(deliveries, request, view=self)
         return paginator.get_paginated_response(DeliverySerializer(page, many=True).data)
 
@@ -256,13 +265,16 @@ class ReplayListApi(APIView):
     `as_of` time it was counted at; POST again with `as_of` and `expected_count` (and a
     `reason`) to start a job over exactly that set — 409 if it changed meanwhile."""
 
+    pagination_class = NewestFirst
+
     def get_permissions(self):
-        return [CanOperate()] if self.request.method == "POST" else [CanView()]
+        # Jobs are a person's (who started or cancelled them): a system token cannot list them.
+        return [CanOperate() if self.request.method == "POST" else CanView(), IsPerson()]
 
     @extend_schema(responses=ReplayJobSerializer(many=True))
     def get(self, request):
         jobs = selectors.replay_jobs_visible(access=access_for(request.user), user=request.user)
-        paginator = NewestFirst()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(jobs, request, view=self)
         return paginator.get_paginated_response(ReplayJobSerializer(page, many=True).data)
 
@@ -314,6 +326,8 @@ class ReplayListApi(APIView):
 class ReplayDetailApi(APIView):
     """A job: progress (pending, delivered, failed, cancelled), who, why, verification."""
 
+    permission_classes = [CanView, IsPerson]
+
     @extend_schema(responses=ReplayJobSerializer)
     def get(self, request, pk: int):
         jobs = selectors.replay_jobs_visible(access=access_for(request.user), user=request.user)
@@ -323,7 +337,7 @@ class ReplayDetailApi(APIView):
 class ReplayCancelApi(APIView):
     """Stop a job: items not yet handed to workers are cancelled; those in flight finish."""
 
-    permission_classes = [CanOperate]
+    permission_classes = [CanOperate, IsPerson]
 
     @extend_schema(request=None, responses=ReplayJobSerializer)
     def post(self, request, pk: int):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -63,9 +63,11 @@ class DeliveryQuery:
                 continue
             try:
                 parsed = parse_datetime(value) if isinstance(value, str) else None
-            except ValueError:  # well-formed but impossible: month 13, offset +99:00
+                # In UTC: PostgreSQL refuses offsets past ±15:59 that Python takes (a 500).
+                parsed = parsed.astimezone(UTC) if parsed and parsed.tzinfo else None
+            except (ValueError, OverflowError):  # month 13, offset +99:00, year 0 once in UTC
                 parsed = None
-            if parsed is None or parsed.tzinfo is None:
+            if parsed is None:
                 raise QueryError(name, "An ISO 8601 date-time with a UTC offset, e.g. 2026-11-27T08:00:00Z.")
             values[name] = parsed
         if raw.get("delivery") not in (None, ""):

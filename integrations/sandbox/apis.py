@@ -17,11 +17,10 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.accounts.access import CanConfigure, CanView, access_for
+from controltower.accounts.access import CanConfigure, CanView, IsPerson, access_for
 from controltower.accounts.roles import Capability
 from controltower.api import filtered_page
 from integrations.apis.pagination import NewestFirst
-from integrations.apis.permissions import IsPerson
 from integrations.apis.serializers import payloads_visible
 from integrations.sandbox import selectors, services
 from integrations.sandbox.models import SandboxReceipt, SandboxReceiver

@@ -113,3 +113,28 @@ def test_partners_page_answers_htmx_with_the_tables_partial(client, viewer, plan
     partial = client.get("/partners/?q=north", headers={"HX-Request": "true"}).content.decode()
     assert "<html" in full and "<html" not in partial
     assert 'id="partner-tables"' in partial and "P-NORTH" in partial and "P-SOUTH" not in partial
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/api/v1/me"),
+        ("get", "/api/v1/tokens"),
+        ("delete", "/api/v1/tokens/1"),
+        ("get", "/api/v1/replays"),
+        ("get", "/api/v1/replays/1"),
+    ],
+)
+def test_a_system_token_on_an_api_for_people_is_a_403_problem(client, network, method, url):
+    response = getattr(client, method)(url, headers=network["erp"].headers)
+    assert response.status_code == 403, response.content[:300]
+    assert response["Content-Type"] == "application/problem+json"
+    assert "system token" in response.json()["detail"]
+
+
+def test_a_person_still_reads_their_own_record_with_a_personal_token(client, viewer):
+    from controltower.accounts.services import personal_token_create
+
+    _, plaintext = personal_token_create(user=viewer, name="script", expires_in=None)
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {plaintext}"})
+    assert response.status_code == 200 and response.json()["username"] == "vera"

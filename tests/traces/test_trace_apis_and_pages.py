@@ -91,6 +91,8 @@ def test_api_trace_says_why_its_state_is_what_it_is_in_utc(client, viewer, trace
     reason = detail["state_reason"]
     assert reason["cause"] == detail["state"] == "late"
     assert reason["milestone"] == "Delivered by carrier" and reason["due"].endswith("+00:00")  # the ASN ETA
+
+
 def test_an_event_timed_by_its_receipt_says_so_and_shows_no_sync_lag(client, viewer, traces):
     """CloudEvents `time` is optional; an event with no business time anywhere is timed by our
     receipt, which is not a lag of zero."""
