@@ -2,7 +2,7 @@
 
 Configuration lives in Django settings under the `CELERY_` namespace (acks late, prefetch 1,
 time limits, one queue per concern: ingest, delivery, replay, rules). On a laptop the broker is a
-folder (kombu's filesystem transport) and a real worker process still runs every task; eager
+folder (our atomic variant of kombu's filesystem transport, controltower/broker.py) and a real worker process still runs every task; eager
 mode is only used by unit tests that ask for it.
 """
 
@@ -14,8 +14,12 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
 from kombu import Exchange, Queue
 
+from controltower import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
 
+# `ctfs://`, the embedded broker, must be known to kombu before any connection is made.
+broker.register()
 app = Celery("controltower")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
@@ -24,7 +28,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 def _declare_queues(sender: Celery, **_: object) -> None:
     from django.conf import settings
 
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+    if settings.CELERY_BROKER_URL.startswith("ctfs://"):
         settings.CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
     # Each queue gets its own direct exchange and routing key: with Celery's defaults every queue
     # would be bound to the default queue's exchange and key, and a task would land in all four.

@@ -199,18 +199,28 @@ if len(set(CELERY_QUEUES.values())) != len(CELERY_QUEUES):
     raise ConfigError("CELERY_QUEUE_*", ",".join(CELERY_QUEUES.values()), "four distinct queue names")
 
 CELERY_BROKER_DIR = DATA_DIR / "celery-broker"
-CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "filesystem"))
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL",
+    schemes=("redis", "rediss", "amqp", "ctfs", "filesystem"),
+    hostless=("ctfs", "filesystem"),
+)
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+    CELERY_BROKER_URL = REDIS_URL or "ctfs://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # The embedded broker: a folder both the web process and the worker process read and
-    # write, so a laptop needs no broker server yet tasks still run in a real worker.
+    # kombu's own filesystem transport hands workers half-written messages (kombu #1551);
+    # the same folder layout is served by ours, which writes and claims atomically.
+    CELERY_BROKER_URL = "ctfs://" + CELERY_BROKER_URL.removeprefix("filesystem://")
+if CELERY_BROKER_URL.startswith("ctfs://"):
+    # The embedded broker (controltower/broker.py): a folder both the web process and the
+    # worker process read and write, so a laptop needs no broker server yet tasks still run in
+    # a real worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR),
         "data_folder_out": str(CELERY_BROKER_DIR),
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
-        "polling_interval": 0.2,
+        # A worker waits one interval after each task (prefetch 1); an idle poll is one stat().
+        "polling_interval": 0.02,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -219,6 +229,11 @@ else:
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0, minimum=0.1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker connection never ends the worker: it retries for as long as it takes (Celery's
+# default gives up after 100 tries), every few seconds at most, and `run_tower` restarts a worker
+# that dies anyway.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUES["rules"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
