@@ -29,11 +29,31 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 
+# `make run` writes a random key here once (chmod 600), so every command of this checkout —
+# the processes of `make run`, and `manage.py create_token` typed in another shell — shares it
+# with no variable to set. A deployment sets SECRET_KEY (or SECRET_KEY_FILE) instead.
+SECRET_KEY_PATH = DATA_DIR / "secret-key"
 SECRET_KEY = env_str("SECRET_KEY") or ""
+if not SECRET_KEY and SECRET_KEY_PATH.is_file():
+    SECRET_KEY = SECRET_KEY_PATH.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ConfigError("SECRET_KEY", "", "a long random string (required when DEBUG is off)")
+        raise ConfigError(
+            "SECRET_KEY",
+            "",
+            f"a long random string (required when DEBUG is off; `make run` writes one to {SECRET_KEY_PATH})",
+        )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+elif not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")
+):
+    # Django's own rules (security.W009), enforced: a guessable key forges sessions and tokens.
+    raise ConfigError(
+        "SECRET_KEY",
+        f"<{len(SECRET_KEY)} characters, not shown>",
+        "at least 50 characters with at least 5 different ones, not starting with 'django-insecure-'"
+        " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')",
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -55,6 +55,34 @@ def test_secret_key_is_required_when_debug_is_off():
     assert "SECRET_KEY" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["short", "a" * 60 + "bcd", "django-insecure-" + "Zq8#vT2!mW9$eR4^yU7&iO1*pA3(sD6)fG0_hJ5+lK"],
+    ids=["5 characters", "4 different characters", "django-insecure prefix"],
+)
+def test_weak_secret_key_stops_start_up_with_debug_off_naming_the_variable(key):
+    result = start_django(DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="ct.example.com")
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    assert "Environment variable SECRET_KEY=" in result.stderr
+    assert "at least 50 characters" in result.stderr
+    assert key not in result.stderr, "the key itself is never printed"
+
+
+def test_short_secret_key_is_fine_for_development_with_debug_on():
+    result = start_django(DEBUG="1", SECRET_KEY="short")
+    assert result.returncode == 0, result.stderr
+
+
+def test_key_written_by_make_run_is_used_with_no_variable_set(tmp_path):
+    """`manage.py …` in a second shell beside `make run` needs no SECRET_KEY or DEBUG."""
+    (tmp_path / "secret-key").write_text("Zq8#vT2!mW9$eR4^yU7&iO1*pA3(sD6)fG0_hJ5+lK-0123456789\n")
+    result = start_django(CONTROLTOWER_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    without = start_django(CONTROLTOWER_DATA_DIR=str(tmp_path / "elsewhere"))
+    assert without.returncode != 0 and "make run` writes one" in without.stderr
+
+
 def test_defaults_start_on_embedded_services():
     result = start_django(DEBUG="1")
     assert result.returncode == 0, result.stderr
