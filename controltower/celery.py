@@ -15,6 +15,7 @@ from celery.signals import task_postrun, task_prerun, worker_process_init
 from kombu import Exchange, Queue
 
 from controltower import broker
+from controltower.health.worker import AfterConnect
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
 
@@ -39,6 +40,8 @@ def _declare_queues(sender: Celery, **_: object) -> None:
 
 
 app.autodiscover_tasks()
+# On every (re)connect: a heartbeat per queue and an immediate sweep (controltower/health/worker.py).
+app.steps["consumer"].add(AfterConnect)
 
 # Celery's Django fix-up closes every database connection before and after each task unless
 # this is set; a delivery task then spends more on connecting than on its queries (one new

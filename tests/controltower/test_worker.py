@@ -31,4 +31,15 @@ def test_heartbeat_task_runs_in_a_real_worker_process(celery_worker_process):
         if "Task controltower.health.heartbeat[" in line and "] succeeded in" in line
     ]
     assert len(runs) == 1
-    assert list(WorkerHeartbeat.objects.values_list("queue", flat=True)) == [queue]
+
+
+def test_worker_records_a_heartbeat_on_every_queue_as_soon_as_it_connects(celery_worker_process):
+    """/readyz needs no wait for beat's first heartbeat (30 s) to see a started worker."""
+    wait_for(
+        lambda: WorkerHeartbeat.objects.count() == len(settings.CELERY_QUEUES),
+        timeout=20,
+        what=f"the worker's heartbeats\n{celery_worker_process.output()}",
+    )
+    beats = {beat.queue: beat.hostname for beat in WorkerHeartbeat.objects.all()}
+    assert set(beats) == set(settings.CELERY_QUEUES.values())
+    assert all(hostname.startswith("test-worker-") for hostname in beats.values())
