@@ -53,7 +53,8 @@ class Command(BaseCommand):
             programs = [p for p in programs if p.name in wanted]
         host, port = options["host"], options["port"]
         base_url = f"http://{host}:{port}"
-        env = {**dotenv_read(settings.BASE_DIR / ".env"), **os.environ}
+        # A `.env` beside the Procfile wins over the shell, as it did under honcho.
+        env = {**os.environ, **dotenv_read(settings.BASE_DIR / ".env")}
         env.update(HOST=host, WEB_PORT=str(port), PYTHONUNBUFFERED="1")
         # `python`, `celery`, `uvicorn` in the Procfile are this virtualenv's.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
