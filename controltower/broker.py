@@ -134,6 +134,12 @@ class Channel(filesystem.Channel):
             self._no_ack_queues.add(queue)
         return super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
 
+    def basic_get(self, queue, no_ack=False, **kwargs):
+        message = super().basic_get(queue, no_ack=no_ack, **kwargs)
+        if no_ack and message is not None:  # nothing will acknowledge it: done with the file
+            self._release(message.delivery_tag)
+        return message
+
     def drain_events(self, timeout=None, callback=None):
         # Waiting for an acknowledgement (prefetch reached) is not an empty folder: the
         # transport then polls again almost at once instead of a whole interval later.

@@ -78,6 +78,7 @@ def test_reader_polling_during_a_slow_write_gets_the_whole_message(tmp_path):
     assert len(got) == 1
     assert got[0] == BIG_BODY.encode()
     assert not list((tmp_path / broker.STAGING).iterdir())
+    assert not list((tmp_path / broker.CLAIMED).glob("*/*")), "a no-ack get keeps no file"
 
 
 def test_unreadable_message_file_is_quarantined_and_the_next_one_delivered(tmp_path, caplog):
