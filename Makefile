@@ -38,7 +38,7 @@ run: $(DATA_DIR)/secret-key demo
 
 $(DATA_DIR)/secret-key:
 	@mkdir -p $(@D)
-	@umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(64))" > $@
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(64))" > $@
 
 ## soak: the demo under the simulator at 10x its default rate for SOAK_MINUTES (default 30) in its own
 ## var/soak/; reports crashes, restarts and lost tasks and fails on any (figures in docs/performance.md)
