@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DATA_DIR := $(or $(CONTROLTOWER_DATA_DIR),var)
 
 .PHONY: run test setup migrate demo lock lint bench clean browser
 
@@ -15,21 +16,41 @@ $(STAMP): requirements.lock
 
 setup: $(STAMP)
 
-migrate: setup
+migrate: setup $(DATA_DIR)/secret-key $(DATA_DIR)/field-encryption-key
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
 	$(PY) manage.py load_demo --quiet --base-url http://$(HOST):$(PORT)
 
-## run: set up, migrate, load the demo, then serve web + worker + beat until Ctrl-C
-run: export DEBUG ?= 1
-run: demo
-	@echo ""
-	@echo "  Control tower: http://$(HOST):$(PORT)   (API docs: http://$(HOST):$(PORT)/api/docs/)"
-	@$(PY) manage.py load_demo --base-url http://$(HOST):$(PORT) | sed 's/^/  /'
-	@echo "  Stop with Ctrl-C."
-	@echo ""
-	@PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+## run: set up, migrate, load the demo, then serve web + worker + beat + simulator until Ctrl-C.
+## The product as users see it: DEBUG off (our own 404/500 pages), a secret key generated once into
+## var/secret-key (and var/field-encryption-key), plain http on localhost. `manage.py run_tower` keeps the Procfile's programs
+## running (a dead one is restarted and reported), logs them under var/log/ and prints the banner
+## once the web answers /readyz, then one activity line a minute.
+run soak: export DEBUG ?= 0
+run soak: export ALLOWED_HOSTS ?= localhost,127.0.0.1,[::1]
+run soak: export SECURE_SSL_REDIRECT ?= 0
+run soak: export SESSION_COOKIE_SECURE ?= 0
+run soak: export CSRF_COOKIE_SECURE ?= 0
+run soak: export SECURE_HSTS_SECONDS ?= 0
+run: $(DATA_DIR)/secret-key $(DATA_DIR)/field-encryption-key demo
+	@$(PY) manage.py run_tower --host $(HOST) --port $(PORT)
+
+$(DATA_DIR)/secret-key:
+	@mkdir -p $(@D)
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(64))" > $@
+
+# The Fernet key that encrypts target and sandbox secrets at rest (32 random bytes, url-safe base64).
+$(DATA_DIR)/field-encryption-key:
+	@mkdir -p $(@D)
+	@umask 077 && $(PYTHON) -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())" > $@
+
+## soak: the demo under the simulator at 10x its default rate for SOAK_MINUTES (default 30) in its own
+## var/soak/; reports crashes, restarts and lost tasks and fails on any (figures in docs/performance.md)
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: setup
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 ## browser: Debian's Chromium for the browser tests (needs root or sudo on Debian/Ubuntu)
 browser:

@@ -2,7 +2,7 @@
 
 Configuration lives in Django settings under the `CELERY_` namespace (acks late, prefetch 1,
 time limits, one queue per concern: ingest, delivery, replay, rules). On a laptop the broker is a
-folder (kombu's filesystem transport) and a real worker process still runs every task; eager
+folder (our atomic variant of kombu's filesystem transport, controltower/broker.py) and a real worker process still runs every task; eager
 mode is only used by unit tests that ask for it.
 """
 
@@ -14,8 +14,13 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
 from kombu import Exchange, Queue
 
+from controltower import broker
+from controltower.health.worker import AfterConnect
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controltower.settings")
 
+# `ctfs://`, the embedded broker, must be known to kombu before any connection is made.
+broker.register()
 app = Celery("controltower")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
@@ -24,7 +29,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 def _declare_queues(sender: Celery, **_: object) -> None:
     from django.conf import settings
 
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+    if settings.CELERY_BROKER_URL.startswith("ctfs://"):
         settings.CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
     # Each queue gets its own direct exchange and routing key: with Celery's defaults every queue
     # would be bound to the default queue's exchange and key, and a task would land in all four.
@@ -35,6 +40,8 @@ def _declare_queues(sender: Celery, **_: object) -> None:
 
 
 app.autodiscover_tasks()
+# On every (re)connect: a heartbeat per queue and an immediate sweep (controltower/health/worker.py).
+app.steps["consumer"].add(AfterConnect)
 
 # Celery's Django fix-up closes every database connection before and after each task unless
 # this is set; a delivery task then spends more on connecting than on its queries (one new

@@ -85,13 +85,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_url(name: str, *, schemes: tuple[str, ...]) -> str | None:
-    """A URL whose scheme is one of `schemes`, or None when unset or blank."""
+def env_url(name: str, *, schemes: tuple[str, ...], hostless: tuple[str, ...] = ()) -> str | None:
+    """A URL whose scheme is one of `schemes`, or None when unset or blank; a scheme in
+    `hostless` may stand alone (`ctfs://`)."""
     raw = env_str(name)
     if raw is None or raw.strip() == "":
         return None
     value = raw.strip()
     scheme, sep, rest = value.partition("://")
-    if not sep or scheme not in schemes or not rest:
+    if not sep or scheme not in schemes or not (rest or scheme in hostless):
         raise ConfigError(name, value, "a URL starting with " + " or ".join(f"{s}://" for s in schemes))
     return value

@@ -34,11 +34,31 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 
+# `make run` writes a random key here once (chmod 600), so every command of this checkout —
+# the processes of `make run`, and `manage.py create_token` typed in another shell — shares it
+# with no variable to set. A deployment sets SECRET_KEY (or SECRET_KEY_FILE) instead.
+SECRET_KEY_PATH = DATA_DIR / "secret-key"
 SECRET_KEY = env_str("SECRET_KEY") or ""
+if not SECRET_KEY and SECRET_KEY_PATH.is_file():
+    SECRET_KEY = SECRET_KEY_PATH.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
-        raise ConfigError("SECRET_KEY", "", "a long random string (required when DEBUG is off)")
+        raise ConfigError(
+            "SECRET_KEY",
+            "",
+            f"a long random string (required when DEBUG is off; `make run` writes one to {SECRET_KEY_PATH})",
+        )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+elif not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")
+):
+    # Django's own rules (security.W009), enforced: a guessable key forges sessions and tokens.
+    raise ConfigError(
+        "SECRET_KEY",
+        f"<{len(SECRET_KEY)} characters, not shown>",
+        "at least 50 characters with at least 5 different ones, not starting with 'django-insecure-'"
+        " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(64))')",
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -219,18 +239,28 @@ if len(set(CELERY_QUEUES.values())) != len(CELERY_QUEUES):
     raise ConfigError("CELERY_QUEUE_*", ",".join(CELERY_QUEUES.values()), "four distinct queue names")
 
 CELERY_BROKER_DIR = DATA_DIR / "celery-broker"
-CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "filesystem"))
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL",
+    schemes=("redis", "rediss", "amqp", "ctfs", "filesystem"),
+    hostless=("ctfs", "filesystem"),
+)
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+    CELERY_BROKER_URL = REDIS_URL or "ctfs://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # The embedded broker: a folder both the web process and the worker process read and
-    # write, so a laptop needs no broker server yet tasks still run in a real worker.
+    # kombu's own filesystem transport hands workers half-written messages (kombu #1551);
+    # the same folder layout is served by ours, which writes and claims atomically.
+    CELERY_BROKER_URL = "ctfs://" + CELERY_BROKER_URL.removeprefix("filesystem://")
+if CELERY_BROKER_URL.startswith("ctfs://"):
+    # The embedded broker (controltower/broker.py): a folder both the web process and the
+    # worker process read and write, so a laptop needs no broker server yet tasks still run in
+    # a real worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR),
         "data_folder_out": str(CELERY_BROKER_DIR),
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
-        "polling_interval": 0.2,
+        # A worker waits one interval after each task (prefetch 1); an idle poll is one stat().
+        "polling_interval": 0.02,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -239,6 +269,11 @@ else:
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0, minimum=0.1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker connection never ends the worker: it retries for as long as it takes (Celery's
+# default gives up after 100 tries), every few seconds at most, and `run_tower` restarts a worker
+# that dies anyway.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUES["rules"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -325,13 +360,19 @@ PERSONAL_TOKEN_DEFAULT_DAYS = env_int("PERSONAL_TOKEN_DEFAULT_DAYS", 90, minimum
 # Fernet keys, comma-separated: the first encrypts, all decrypt (rotation: a new key first, then
 # `manage.py reencrypt_secrets`, then drop the old). Make one with
 # `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+# `make run` writes one into the data folder once, as it does the secret key, so every command of
+# this checkout shares it with no variable to set.
+FIELD_ENCRYPTION_KEY_PATH = DATA_DIR / "field-encryption-key"
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+if not FIELD_ENCRYPTION_KEYS and FIELD_ENCRYPTION_KEY_PATH.is_file():
+    FIELD_ENCRYPTION_KEYS = [FIELD_ENCRYPTION_KEY_PATH.read_text().strip()]
 if not FIELD_ENCRYPTION_KEYS:
     if not DEBUG:
         raise ConfigError(
             "FIELD_ENCRYPTION_KEY",
             "",
-            "a Fernet key (required when DEBUG is off; see .env.example to make one)",
+            "a Fernet key (required when DEBUG is off; see .env.example to make one;"
+            f" `make run` writes one to {FIELD_ENCRYPTION_KEY_PATH})",
         )
     # DEBUG only: a key derived from SECRET_KEY, so a laptop needs nothing set.
     FIELD_ENCRYPTION_KEYS = [

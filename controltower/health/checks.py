@@ -1,4 +1,5 @@
-"""Readiness checks: can this process reach the database, channel layer and Celery broker?
+"""Readiness checks: can this process reach the database, channel layer and Celery broker, and
+has a worker served every queue lately?
 
 Each check is bounded in time and reports why it failed, so `/readyz` can tell an operator
 which dependency is down instead of hanging or answering a bare 503.
@@ -43,6 +44,8 @@ def _timed(name: str, probe) -> CheckResult:
         ok, detail = False, f"no answer within {CHECK_TIMEOUT_SECONDS:g} s"
     except Exception as exc:  # a readiness probe reports any failure, it never raises
         ok, detail = False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, WorkersMissing):
+            detail = str(exc)
     return CheckResult(name, ok, detail, (time.perf_counter() - started) * 1000)
 
 
@@ -76,11 +79,33 @@ def _broker() -> str:
         return f"{conn.transport_cls} broker reachable"
 
 
+def _workers() -> str:
+    """Every queue has been served by a worker within three heartbeat intervals (a worker
+    records one when it connects, and beat sends one per queue every interval)."""
+    statuses = worker_status()
+    stale = [status for status in statuses if not status.fresh]
+    if not stale:
+        return f"workers seen on {len(statuses)} queues"
+    now = timezone.now()
+    parts = [
+        f"no worker seen on {status.queue} for {int((now - status.seen_at).total_seconds())} s"
+        if status.seen_at
+        else f"no worker seen on {status.queue} yet"
+        for status in stale
+    ]
+    raise WorkersMissing("; ".join(parts))
+
+
+class WorkersMissing(Exception):
+    """No worker consumed from a queue lately (its heartbeat is stale)."""
+
+
 def readiness() -> list[CheckResult]:
     return [
         _timed("database", _database),
         _timed("channel_layer", _channel_layer),
         _timed("broker", _broker),
+        _timed("workers", _workers),
     ]
 
 

@@ -7,6 +7,8 @@ traffic, and live traffic never waits behind its bookkeeping); `resubmit` on the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
@@ -49,14 +51,16 @@ def dispatch(event_ids: list[int]) -> int:
 
 
 @shared_task(name="integrations.delivery.sweep", ignore_result=True)
-def sweep() -> int:
+def sweep(immediate: bool = False) -> int:
     """Re-queue due deliveries and stuck jobs whose task was lost; scheduled by beat
-    (`CELERY_BEAT_SCHEDULE`). Returns how many deliveries were re-queued."""
+    (`CELERY_BEAT_SCHEDULE`), and sent with `immediate` by a worker that has just (re)connected
+    to the broker (controltower/health/worker.py): then every due, unleased delivery is queued
+    again at once, without the grace period. Returns how many deliveries were re-queued."""
     grace = outbox.sweep_grace()
     jobs.replay_jobs_sweep(stale_after=grace)
     resubmission.resubmissions_sweep(stale_after=grace)
     pausing.drains_sweep()
-    return outbox.deliveries_sweep()
+    return outbox.deliveries_sweep(grace=timedelta(0) if immediate else None)
 
 
 @shared_task(name="integrations.delivery.drain", ignore_result=True, **_DB_RETRY)

@@ -59,7 +59,11 @@ FERNET_KEY = "ZGVwbG95LWNoZWNrLWZpZWxkLWVuY3J5cHQta2V5ISE="  # 32 bytes, url-saf
 
 
 def test_field_encryption_key_is_required_when_debug_is_off():
-    result = start_django(DEBUG="0", SECRET_KEY="s" * 60, ALLOWED_HOSTS="ct.example.com")
+    result = start_django(
+        DEBUG="0",
+        SECRET_KEY="Zq8#vT2!mW9$eR4^yU7&iO1*pA3(sD6)fG0_hJ5+lK-0123456789",
+        ALLOWED_HOSTS="ct.example.com",
+    )
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEY" in result.stderr
 
@@ -69,6 +73,35 @@ def test_a_bad_field_encryption_key_stops_start_up_without_printing_it():
     assert result.returncode != 0
     assert "Environment variable FIELD_ENCRYPTION_KEY=" in result.stderr
     assert "but-secret-text" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["short", "a" * 60 + "bcd", "django-insecure-" + "Zq8#vT2!mW9$eR4^yU7&iO1*pA3(sD6)fG0_hJ5+lK"],
+    ids=["5 characters", "4 different characters", "django-insecure prefix"],
+)
+def test_weak_secret_key_stops_start_up_with_debug_off_naming_the_variable(key):
+    result = start_django(DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="ct.example.com")
+    assert result.returncode != 0
+    assert "started" not in result.stdout
+    assert "Environment variable SECRET_KEY=" in result.stderr
+    assert "at least 50 characters" in result.stderr
+    assert key not in result.stderr, "the key itself is never printed"
+
+
+def test_short_secret_key_is_fine_for_development_with_debug_on():
+    result = start_django(DEBUG="1", SECRET_KEY="short")
+    assert result.returncode == 0, result.stderr
+
+
+def test_key_written_by_make_run_is_used_with_no_variable_set(tmp_path):
+    """`manage.py …` in a second shell beside `make run` needs no SECRET_KEY or DEBUG."""
+    (tmp_path / "secret-key").write_text("Zq8#vT2!mW9$eR4^yU7&iO1*pA3(sD6)fG0_hJ5+lK-0123456789\n")
+    (tmp_path / "field-encryption-key").write_text(FERNET_KEY + "\n")
+    result = start_django(CONTROLTOWER_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    without = start_django(CONTROLTOWER_DATA_DIR=str(tmp_path / "elsewhere"))
+    assert without.returncode != 0 and "make run` writes one" in without.stderr
 
 
 def test_defaults_start_on_embedded_services():
@@ -118,3 +151,25 @@ def test_typed_helpers(monkeypatch):
     with pytest.raises(ConfigError, match="BROKER"):
         env_url("BROKER", schemes=("amqp",))
     assert env_int("UNSET_COUNT", 5) == 5
+
+
+def test_field_encryption_key_written_by_make_run_is_used_with_no_variable_set(tmp_path):
+    (tmp_path / "secret-key").write_text("Zq8#vT2!mW9$eR4^yU7&iO1*pA3(sD6)fG0_hJ5+lK-0123456789\n")
+    missing = start_django(CONTROLTOWER_DATA_DIR=str(tmp_path))
+    assert missing.returncode != 0 and "FIELD_ENCRYPTION_KEY" in missing.stderr
+    (tmp_path / "field-encryption-key").write_text(FERNET_KEY + "\n")
+    probe = "from django.conf import settings; print(settings.FIELD_ENCRYPTION_KEYS)"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {probe}"],
+        cwd=ROOT,
+        env={
+            **bare_environment(),
+            "DJANGO_SETTINGS_MODULE": "controltower.settings",
+            "CONTROLTOWER_DATA_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr([FERNET_KEY])

@@ -239,3 +239,48 @@ def test_replaying_a_window_twice_yields_one_effect_per_event_at_the_target(
     assert {r.times_received for r in receipts} == {3}  # delivered, then replayed twice: same key
     assert DeliveryAttempt.objects.filter(cause="replay").count() == 8
     assert settings.CELERY_QUEUES["replay"]  # the jobs ran on their own queue
+
+
+def test_after_redis_returns_stalled_deliveries_resume_in_seconds_not_after_the_sweep_grace(
+    client, network, make_target, subscribe, private_redis, tmp_path
+):
+    """Production timings (sweep grace 60 s, no beat at all): publishes fail while Redis is down;
+    the worker survives the outage, and on reconnecting asks for an immediate sweep, so the
+    deliveries go out within seconds of Redis coming back."""
+    env = {"REDIS_URL": private_redis.url, "CONTROLTOWER_DELIVERY_SWEEP_GRACE": "60"}
+    web, base_url = start_asgi_server(tmp_path, **env)
+    worker = start_celery_worker(tmp_path, purge=False, **env)
+    try:
+        sandbox_receiver_upsert(code="erp", error_rate=0.0)
+        _target(f"{base_url}/sandbox/erp/", make_target, subscribe)
+        private_redis.stop()
+        import httpx
+
+        for n in range(3):
+            response = httpx.post(
+                f"{base_url}/api/v1/events",
+                json=po_released(event_id=f"evt-resume-{n}"),
+                headers={**network["erp"].headers, "Content-Type": "application/cloudevents+json"},
+                timeout=30,
+            )
+            assert response.status_code in (200, 201, 202), response.text
+        time.sleep(3)  # the worker notices the lost connection and keeps retrying
+        assert Delivery.objects.filter(status="pending").count() == 3
+
+        private_redis.start()
+        back = time.monotonic()
+        wait_for(
+            lambda: Delivery.objects.filter(status="delivered").count() == 3,
+            timeout=25,
+            interval=0.5,
+            what=f"the deliveries within seconds of Redis returning\n{worker.output()[-3000:]}",
+        )
+        resumed_after = time.monotonic() - back
+        assert resumed_after < 25
+        assert worker.proc.poll() is None, "the lost connection did not end the worker"
+        assert "sweeps queued" in worker.output()
+        receipts = sandbox_receipts_in_arrival_order(receiver="erp")
+        assert sorted(r.event_id for r in receipts) == [f"evt-resume-{n}" for n in range(3)]
+    finally:
+        worker.stop()
+        web.stop()

@@ -35,15 +35,18 @@ def deliveries_dispatch(*, event_ids: list[int]) -> int:
     return _publish(ids, now=timezone.now())
 
 
-def deliveries_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> int:
+def deliveries_sweep(
+    *, now: datetime | None = None, limit: int = SWEEP_LIMIT, grace: timedelta | None = None
+) -> int:
     """Re-queue deliveries that are due, not leased, and whose task should have run by now.
 
     Guarantees: a delivery is re-queued at most once per grace period (its `enqueued_at` moves),
     oldest due first, at most `limit` per run; a lease that expired (its worker died) makes the
-    delivery eligible again. Returns how many were queued.
+    delivery eligible again. `grace` (default `sweep_grace()`) is zero right after a worker
+    reconnects to the broker, whose queued tasks may be gone. Returns how many were queued.
     """
     now = now or timezone.now()
-    stale = now - sweep_grace()
+    stale = now - (sweep_grace() if grace is None else grace)
     due = (
         Delivery.objects.filter(status__in=(Delivery.Status.PENDING, Delivery.Status.RETRYING))
         .filter(next_attempt_at__lte=stale)
