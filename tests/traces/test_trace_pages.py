@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from controltower.traces.models import Trace
+from controltower.traces.models import Trace, TraceMilestone
 from controltower.traces.services import correlate_events
 from controltower.traces.services.milestones import traces_mark_overdue
 from tests.traces.conftest import PO_A, cloudevent, example, ingest
@@ -169,3 +169,17 @@ def test_a_blanket_orders_page_folds_its_object_list_and_shows_the_first_hop_rep
     )  # keys sort as text
     assert page.count('class="hop-row"') == 100 and 'id="hops-more"' in page
     assert client.get(f"/api/v1/traces/{trace.pk}").json()["objects"]["po_line"][-1] == f"{PO_A}/90"
+
+
+def test_the_next_check_is_not_called_a_deadline_when_it_is_the_at_risk_point(client, viewer, systems):
+    """`next_due_at` is when a pending milestone turns at risk (or late), which comes before the
+    milestone's own deadline: the page named it 'Next deadline' beside a different due time."""
+    trace = _release(systems, timezone.now().replace(microsecond=0))
+    traces_mark_overdue(now=timezone.now())
+    trace.refresh_from_db()
+    upcoming = TraceMilestone.objects.filter(trace=trace, state="pending").exclude(expected_by=None)
+    assert trace.next_due_at < min(m.expected_by for m in upcoming), "the at-risk point comes first"
+    client.force_login(viewer)
+    page = _text(client.get(f"/traces/{trace.pk}/").content.decode())
+    assert "Next deadline" not in page
+    assert "Next check" in page and "when a pending milestone turns at risk or late" in page
