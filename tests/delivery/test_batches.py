@@ -199,3 +199,56 @@ def test_a_batch_commits_once_to_start_each_group_and_once_to_record_it(
     assert set(Delivery.objects.filter(pk__in=ids).values_list("status", "attempts_total")) == {
         ("delivered", 1)
     }
+
+
+class _Updates:
+    """Lists the UPDATE statements a connection sends to the delivery, attempt and item tables."""
+
+    counted = {"delivery_delivery", "delivery_deliveryattempt", "delivery_replayitem"}
+
+    def __init__(self) -> None:
+        self.tables: list[str] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        words = sql.split(None, 2)
+        if words[0].upper() == "UPDATE" and words[1].strip('"') in self.counted:
+            self.tables.append(words[1].strip('"'))
+        return execute(sql, params, many, context)
+
+
+def test_a_batch_records_each_groups_answers_with_one_update_per_table(
+    client, network, operator, asgi_server, make_target, subscribe
+):
+    sandbox_receiver_upsert(code="erp", error_rate=1.0, error_status=400)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/")
+    ids = _deliveries(client, network, target, subscribe, 2 * IN_FLIGHT, "records")
+    assert deliveries_attempt(delivery_ids=ids) == ["dead_lettered"] * len(ids)
+    sandbox_receiver_upsert(code="erp", error_rate=0.0)
+    job = replay_start(
+        kind="retry", query=DeliveryQuery(target="erp-post"), reason="ERP fixed", user=operator
+    )
+    ReplayJob.objects.filter(pk=job.pk).update(state="running", started_at=timezone.now())
+    ReplayItem.objects.bulk_create([ReplayItem(job=job, delivery_id=pk, enqueued=True) for pk in ids])
+    Delivery.objects.filter(pk__in=ids).update(
+        status="pending", attempts=0, job=job, round_cause="bulk", next_attempt_at=timezone.now()
+    )
+
+    updates = _Updates()
+    with connection.execute_wrapper(updates):
+        assert deliveries_attempt(delivery_ids=ids) == ["delivered"] * len(ids)
+    # Each delivery is claimed by its own conditional update; each group of IN_FLIGHT answers is
+    # then recorded with one update of the attempts, one of the deliveries and one of the job's
+    # items (was one of each per delivery).
+    groups = len(ids) // IN_FLIGHT
+    assert sorted(updates.tables) == sorted(
+        ["delivery_delivery"] * (len(ids) + groups)
+        + ["delivery_deliveryattempt"] * groups
+        + ["delivery_replayitem"] * groups
+    )
+    assert set(ReplayItem.objects.filter(job=job).values_list("outcome", flat=True)) == {"delivered"}
+    assert set(
+        Delivery.objects.filter(pk__in=ids).values_list("status", "attempts_total", "lease_until")
+    ) == {("delivered", 2, None)}
+    assert sorted(DeliveryAttempt.objects.filter(delivery_id__in=ids).values_list("outcome", flat=True)) == (
+        ["dead_lettered"] * len(ids) + ["delivered"] * len(ids)
+    )

@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from controltower.rows import rows_update
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, Target
 from integrations.delivery.services.circuit import circuit_gate, circuit_record
 from integrations.delivery.services.policy import Outcome, backoff_delay, gives_up
@@ -119,11 +120,12 @@ def deliveries_attempt(*, delivery_ids: Sequence[int], seconds: float | None = N
             for (position, delivery, claim), attempt in zip(claimed, attempts, strict=True)
         ]
         outcomes = _send_all([began.request for _, _, began in sends])
-        with transaction.atomic():
-            recorded = [
-                _record(delivery, delivery.target, outcome, lease=began.lease, attempt=began.attempt)
+        recorded = _records_write(
+            [
+                _Answer(delivery, began.lease, began.attempt, outcome)
                 for (_, delivery, began), outcome in zip(sends, outcomes, strict=True)
             ]
+        )
         # The circuit counts each answer in turn, after the records are committed.
         for (position, delivery, began), outcome, result in zip(sends, outcomes, recorded, strict=True):
             target = delivery.target
@@ -273,10 +275,118 @@ def _postpone(delivery: Delivery, lease: datetime, *, until: datetime | None) ->
     return "postponed"
 
 
-def _record(
-    delivery: Delivery, target: Target, outcome: Outcome, *, lease: datetime, attempt: DeliveryAttempt
-) -> str:
+@dataclass(frozen=True)
+class _Answer:
+    """What a target answered to one claimed delivery's attempt."""
+
+    delivery: Delivery
+    lease: datetime
+    attempt: DeliveryAttempt
+    outcome: Outcome
+
+
+# The delivery columns an answer writes; those in DELIVERY_KEPT only for some results (None: kept).
+DELIVERY_WRITTEN = (
+    "attempts",
+    "attempts_total",
+    "last_status_code",
+    "last_error",
+    "error_class",
+    "lease_until",
+    "status",
+    "delivered_at",
+    "next_attempt_at",
+    "enqueued_at",
+    "dead_lettered_at",
+    "dead_letter_reason",
+)
+DELIVERY_KEPT = ("delivered_at", "next_attempt_at", "enqueued_at", "dead_lettered_at", "dead_letter_reason")
+ATTEMPT_WRITTEN = ("latency_ms", "status_code", "error_class", "error", "response_excerpt", "outcome")
+
+
+def _records_write(answers: list[_Answer]) -> list[str]:
+    """Record a group's answers in one transaction: the attempts, the deliveries (only while
+    still under this worker's lease) and, for the deliveries this ends, their job items — one
+    `UPDATE … FROM (VALUES …)` per table, not three ORM updates per delivery (the worker's
+    CPU per delivery in the bulk-retry benchmark). Returns each delivery's result."""
     now = timezone.now()
+    decided = [
+        _decide(answer.delivery, answer.delivery.target, answer.outcome, now=now) for answer in answers
+    ]
+    if not answers:
+        return []
+    with transaction.atomic():
+        rows_update(
+            DeliveryAttempt,
+            match=("id",),
+            fields=ATTEMPT_WRITTEN,
+            rows=[
+                (
+                    answer.attempt.pk,
+                    answer.outcome.latency_ms,
+                    answer.outcome.status_code,
+                    answer.outcome.error_class,
+                    answer.outcome.error[:500],
+                    answer.outcome.excerpt[:1000],
+                    result,
+                )
+                for answer, (result, _) in zip(answers, decided, strict=True)
+            ],
+        )
+        # A delivery whose lease lapsed may be another worker's by now: its row is left alone.
+        ours = set(
+            rows_update(
+                Delivery,
+                match=("id", "lease_until"),
+                fields=DELIVERY_WRITTEN,
+                keep_when_none=DELIVERY_KEPT,
+                rows=[
+                    (answer.delivery.pk, answer.lease, *(fields.get(name) for name in DELIVERY_WRITTEN))
+                    for answer, (_, fields) in zip(answers, decided, strict=True)
+                ],
+                returning="id",
+            )
+        )
+        ended = [
+            (answer.delivery, result)
+            for answer, (result, _) in zip(answers, decided, strict=True)
+            if answer.delivery.pk in ours and result in ("delivered", "dead_lettered")
+        ]
+        # Matched by the (job, delivery) key, and "not finished" rather than `outcome=pending`:
+        # the latter lets PostgreSQL walk the job's pending items by the outcome index.
+        table = connection.ops.quote_name(ReplayItem._meta.db_table)
+        finished = ", ".join(f"'{outcome}'" for outcome in FINISHED_ITEM_OUTCOMES)
+        rows_update(
+            ReplayItem,
+            match=("job", "delivery"),
+            fields=("outcome", "finished_at"),
+            rows=[
+                (
+                    delivery.job_id,
+                    delivery.pk,
+                    ReplayItem.Outcome.DELIVERED if result == "delivered" else ReplayItem.Outcome.FAILED,
+                    now,
+                )
+                for delivery, result in ended
+                if delivery.job_id
+            ],
+            where=f"{table}.{connection.ops.quote_name('outcome')} NOT IN ({finished})",
+        )
+        for delivery, result in ended:
+            if result == "dead_lettered":
+                transaction.on_commit(
+                    partial(delivery_dead_lettered.send, sender=Delivery, delivery_id=delivery.pk)
+                )
+    for answer, (result, fields) in zip(answers, decided, strict=True):
+        if result == "retrying":
+            _publish_later(answer.delivery.pk, fields["next_attempt_at"])
+    return [result for result, _ in decided]
+
+
+def _decide(delivery: Delivery, target: Target, outcome: Outcome, *, now: datetime) -> tuple[str, dict]:
+    """The delivery's result and the fields it writes, by the answer and the target's policy:
+    delivered; retrying after the backoff; or dead-lettered with its reason (a refusal, or the
+    policy gives up)."""
     attempts = delivery.attempts + 1
     fields: dict = {
         "attempts": attempts,
@@ -286,68 +396,39 @@ def _record(
         "error_class": outcome.error_class,
         "lease_until": None,
     }
-    delay = 0.0
     if outcome.delivered:
-        fields |= {"status": Delivery.Status.DELIVERED, "delivered_at": now}
-        result = "delivered"
-    else:
-        reason = f"{outcome.error} — the target refused the message; not retried"
-        if outcome.retryable:
-            delay = backoff_delay(
-                attempt=attempts,
-                base=target.backoff_seconds,
-                cap=target.backoff_max_seconds,
-                retry_after=outcome.retry_after,
-            )
-            reason = gives_up(
-                attempts=attempts,
-                max_attempts=target.max_attempts,
-                round_started_at=delivery.round_started_at,
-                now=now,
-                max_age=timedelta(minutes=target.max_age_minutes),
-                next_delay=delay,
-            )
-            if reason:
-                reason = f"{outcome.error}; {reason}"
-        if reason is None:
-            due = now + timedelta(seconds=delay)
-            fields |= {"status": Delivery.Status.RETRYING, "next_attempt_at": due, "enqueued_at": due}
-            result = "retrying"
-        else:
-            fields |= {
-                "status": Delivery.Status.DEAD_LETTERED,
-                "dead_lettered_at": now,
-                "dead_letter_reason": reason[:500],
-            }
-            result = "dead_lettered"
-    # Part of the group's transaction when there is one (no savepoint: a failure fails them all,
-    # and their leases lapse as if the worker had died).
-    with transaction.atomic(savepoint=False):
-        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
-            latency_ms=outcome.latency_ms,
-            status_code=outcome.status_code,
-            error_class=outcome.error_class,
-            error=outcome.error[:500],
-            response_excerpt=outcome.excerpt[:1000],
-            outcome=result,
+        return "delivered", fields | {"status": Delivery.Status.DELIVERED, "delivered_at": now}
+    reason = f"{outcome.error} — the target refused the message; not retried"
+    delay = 0.0
+    if outcome.retryable:
+        delay = backoff_delay(
+            attempt=attempts,
+            base=target.backoff_seconds,
+            cap=target.backoff_max_seconds,
+            retry_after=outcome.retry_after,
         )
-        ours = Delivery.objects.filter(pk=delivery.pk, lease_until=lease).update(**fields)
-        if ours and delivery.job_id and result in ("delivered", "dead_lettered"):
-            # "Not finished" rather than `outcome=pending`: the latter lets PostgreSQL walk the
-            # job's pending items by the outcome index instead of the (job, delivery) key.
-            ReplayItem.objects.filter(job_id=delivery.job_id, delivery_id=delivery.pk).exclude(
-                outcome__in=FINISHED_ITEM_OUTCOMES
-            ).update(
-                outcome=ReplayItem.Outcome.DELIVERED if result == "delivered" else ReplayItem.Outcome.FAILED,
-                finished_at=now,
-            )
-        if ours and result == "dead_lettered":
-            transaction.on_commit(
-                lambda: delivery_dead_lettered.send(sender=Delivery, delivery_id=delivery.pk)
-            )
-    if result == "retrying":
-        _publish_later(delivery.pk, fields["next_attempt_at"])
-    return result
+        reason = gives_up(
+            attempts=attempts,
+            max_attempts=target.max_attempts,
+            round_started_at=delivery.round_started_at,
+            now=now,
+            max_age=timedelta(minutes=target.max_age_minutes),
+            next_delay=delay,
+        )
+        if reason:
+            reason = f"{outcome.error}; {reason}"
+    if reason is None:
+        due = now + timedelta(seconds=delay)
+        return "retrying", fields | {
+            "status": Delivery.Status.RETRYING,
+            "next_attempt_at": due,
+            "enqueued_at": due,
+        }
+    return "dead_lettered", fields | {
+        "status": Delivery.Status.DEAD_LETTERED,
+        "dead_lettered_at": now,
+        "dead_letter_reason": reason[:500],
+    }
 
 
 def _publish_later(delivery_id: int, due: datetime) -> None:
