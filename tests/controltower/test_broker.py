@@ -20,7 +20,11 @@ from controltower import broker
 from tests.conftest import ROOT, start_celery_worker, wait_for
 
 QUEUE = "race"
-BIG_BODY = "x" * 40_000_000  # long enough to serialise that a reader polls while it is written
+BIG_BODY = "x" * 1_000_000
+# How long the writer takes to serialise a message: the window in which kombu's transport has
+# already created the message file, empty, in the queue folder. Made long on purpose (below) so
+# the reader's polls land in it on every run, however fast or busy the machine.
+SERIALISE_SECONDS = 0.5
 
 
 def _connection(url: str, folder: Path) -> Connection:
@@ -36,9 +40,24 @@ def _connection(url: str, folder: Path) -> Connection:
     )
 
 
+@pytest.fixture
+def slow_serialising(monkeypatch):
+    """Both transports serialise with kombu's `dumps`: make it slow, so the race is certain."""
+    from kombu.transport import filesystem
+    from kombu.utils.json import dumps
+
+    def slow_dumps(payload):
+        text = dumps(payload)
+        time.sleep(SERIALISE_SECONDS)
+        return text
+
+    monkeypatch.setattr(filesystem, "dumps", slow_dumps)
+    monkeypatch.setattr(broker, "dumps", slow_dumps)
+
+
 def _race(url: str, folder: Path) -> list[object]:
-    """A writer publishes one large message while a reader polls the queue as fast as it can;
-    returns what the reader got (message bodies, or the exception that stopped it)."""
+    """A writer publishes one message, slowly serialised, while a reader polls the queue as fast
+    as it can; returns what the reader got (message bodies, or the exception that stopped it)."""
     got: list[object] = []
     writing = threading.Event()
     with _connection(url, folder) as writer_conn, _connection(url, folder) as reader_conn:
@@ -65,7 +84,7 @@ def _race(url: str, folder: Path) -> list[object]:
     return got
 
 
-def test_kombus_filesystem_transport_hands_a_reader_a_half_written_message(tmp_path):
+def test_kombus_filesystem_transport_hands_a_reader_a_half_written_message(tmp_path, slow_serialising):
     """The defect (kombu #1551) this broker exists for: shown here so the next test is known to
     exercise the race, not to pass by luck."""
     got = _race("filesystem://", tmp_path)
@@ -73,7 +92,7 @@ def test_kombus_filesystem_transport_hands_a_reader_a_half_written_message(tmp_p
     assert "Expecting value" in str(got[0]) or "Cannot read" in str(got[0])
 
 
-def test_reader_polling_during_a_slow_write_gets_the_whole_message(tmp_path):
+def test_reader_polling_during_a_slow_write_gets_the_whole_message(tmp_path, slow_serialising):
     got = _race("ctfs://", tmp_path)
     assert len(got) == 1
     assert got[0] == BIG_BODY.encode()
