@@ -21,6 +21,21 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
+def _purchase_order_hop(**fields) -> dict:
+    """A delivered middleware hop report naming only PO_A (no other business object)."""
+    hop = example("integration.telemetry", po_number=PO_A, status="delivered", **fields)
+    for name in (
+        "shipment_id",
+        "receipt_id",
+        "production_order",
+        "customer_order",
+        "tracking_number",
+        "error",
+    ):
+        hop.pop(name)
+    return hop
+
+
 def _release(systems, at: datetime) -> Trace:
     time = at.isoformat().replace("+00:00", "Z")
     ids = ingest(
@@ -76,16 +91,7 @@ def test_a_complete_trace_shows_its_quality_holds_on_the_page_and_in_the_list(cl
 def test_the_event_count_says_how_many_are_business_events_and_how_many_middleware_hops(
     client, viewer, systems, traces
 ):
-    hop = example("integration.telemetry", message_id="msg-1", po_number=PO_A, status="delivered")
-    for name in (
-        "shipment_id",
-        "receipt_id",
-        "production_order",
-        "customer_order",
-        "tracking_number",
-        "error",
-    ):
-        hop.pop(name)
+    hop = _purchase_order_hop(message_id="msg-1")
     correlate_events(
         event_ids=ingest(systems["erp"], cloudevent("integration.telemetry", hop, source="ERP-CLOUD"))
     )
@@ -143,16 +149,7 @@ def test_a_blanket_orders_page_folds_its_object_list_and_shows_the_first_hop_rep
             "purchase_order.released", example("purchase_order.released", lines=lines), source="ERP-CLOUD"
         ),
     )
-    hop = example("integration.telemetry", po_number=PO_A, status="delivered")
-    for name in (
-        "shipment_id",
-        "receipt_id",
-        "production_order",
-        "customer_order",
-        "tracking_number",
-        "error",
-    ):
-        hop.pop(name)
+    hop = _purchase_order_hop()
     storm = [
         cloudevent("integration.telemetry", {**hop, "message_id": f"msg-{n}"}, source="ERP-CLOUD")
         for n in range(105)
