@@ -134,6 +134,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "controltower.web.navigation.navigation",
+                "controltower.web.live.render.live_context",
             ],
         },
     },

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from controltower.changes import Kind, announce
 from controltower.health.models import WorkerHeartbeat
-from controltower.live import notify_after_commit
 
 
 def heartbeat_record(*, queue: str, hostname: str) -> WorkerHeartbeat:
@@ -15,5 +15,5 @@ def heartbeat_record(*, queue: str, hostname: str) -> WorkerHeartbeat:
         beat, _ = WorkerHeartbeat.objects.update_or_create(
             queue=queue, defaults={"hostname": hostname, "seen_at": timezone.now()}
         )
-        notify_after_commit(group="status", event="status.changed")
+        announce(Kind.STATUS_CHANGED)
     return beat

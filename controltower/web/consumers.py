@@ -1,80 +1,97 @@
 """The live websocket: pushes re-rendered page sections to signed-in users.
 
-A browser connects once (htmx's `ws` extension) and joins the `status` group plus the groups of
-its scope. Services announce changes with small `{"type", "id"}` messages after commit; this
-consumer re-renders the same partial the page uses and sends it as an out-of-band swap. Bursts
-are coalesced: at most one render per section every `COALESCE_SECONDS`, carrying the latest state.
+A page connects once (htmx's `ws` extension) to `/ws/live/?page=<its path and query>`. The
+consumer checks the user like a page does (signed in, allowed to view), finds which sections of
+that page are live (`controltower.web.live.pages`) and joins this process's hub, which re-renders
+those sections through the page's own view whenever a change concerns them, coalesced, and pushes
+them here; htmx swaps them in by id. When htmx pushes a new URL (filters changed), the page says
+so with `{"page": "<path>"}` and the socket follows it.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.template.loader import render_to_string
-from django.utils import timezone
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.middleware.csrf import _mask_cipher_secret
 
 from controltower.accounts.access import access_for
 from controltower.accounts.roles import Capability
+from controltower.web.live.hub import Hub
+from controltower.web.live.render import CSRF_PLACEHOLDER, live_page_for
 from controltower.web.timezones import TZ_COOKIE, zone_named
 
 # Close codes in the application range (4000-4999), mirroring HTTP's 401 and 403.
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-COALESCE_SECONDS = 0.5
+MAX_PATH = 2000
 
 
-def _render_status() -> str:
-    from controltower.web.views import status_context
-
-    return render_to_string("web/home.html#status", {**status_context(), "oob": True})
-
-
-class LiveConsumer(AsyncJsonWebsocketConsumer):
-    renderers = {"status": _render_status}
-
+class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        self.joined: list[str] = []
-        self.pending: dict[str, asyncio.Task] = {}
-        # Sections render in the viewer's zone, as the page around them did.
-        self.zone = zone_named(self.scope.get("cookies", {}).get(TZ_COOKIE))
+        self.hub_key = None
+        self.path = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_NOT_AUTHENTICATED)
             return
-        access = await database_sync_to_async(access_for)(user)
-        if not access.can(Capability.VIEW):
+        self.access = await database_sync_to_async(access_for)(user)
+        if not self.access.can(Capability.VIEW):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.joined = ["status", *access.scope.group_names]
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        cookies = self.scope.get("cookies", {})
+        # Sections render in the viewer's zone, as the page around them did.
+        self.zone = zone_named(cookies.get(TZ_COOKIE))
+        secret = cookies.get(settings.CSRF_COOKIE_NAME, "")
+        self.csrf_token = _mask_cipher_secret(secret) if len(secret) == 32 else ""
+        headers = dict(self.scope.get("headers", ()))
+        self.host = headers.get(b"host", b"localhost").decode("latin-1")
         await self.accept()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        await self.follow(query.get("page", ["/"])[0])
+
+    async def follow(self, path: str) -> None:
+        """Hold the live sections of the page at `path` (and no other page's)."""
+        if path == self.path:
+            return
+        self.path = path
+        hub = Hub.current()
+        if self.hub_key is not None:
+            hub.leave(self, self.hub_key)
+            self.hub_key = None
+        if not isinstance(path, str) or len(path) > MAX_PATH:
+            return
+        found = await database_sync_to_async(live_page_for)(path)
+        if found is None:
+            return
+        page, url_kwargs = found
+        self.hub_key = hub.join(
+            self,
+            page=page,
+            url_kwargs=url_kwargs,
+            path=path,
+            user=self.scope["user"],
+            access=self.access,
+            zone=self.zone,
+            host=self.host,
+        )
 
     async def disconnect(self, code: int) -> None:
-        for task in self.pending.values():
-            task.cancel()
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.hub_key is not None:
+            Hub.current().leave(self, self.hub_key)
+            self.hub_key = None
 
-    async def receive_json(self, content, **kwargs) -> None:
-        # The browser only listens; anything it sends is ignored rather than trusted.
-        return None
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        # The page only ever says which URL it now shows; anything else is ignored, not trusted.
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            return
+        if isinstance(message, dict) and isinstance(message.get("page"), str):
+            await self.follow(message["page"])
 
-    async def status_changed(self, event: dict) -> None:
-        self._schedule("status")
-
-    def _schedule(self, section: str) -> None:
-        if section in self.pending and not self.pending[section].done():
-            return  # a render is already coming and will carry the latest state
-        self.pending[section] = asyncio.ensure_future(self._render_later(section))
-
-    async def _render_later(self, section: str) -> None:
-        await asyncio.sleep(COALESCE_SECONDS)
-        html = await database_sync_to_async(self._render)(section)
-        await self.send(text_data=html)
-
-    def _render(self, section: str) -> str:
-        with timezone.override(self.zone):
-            return self.renderers[section]()
+    async def push(self, html: str) -> None:
+        await self.send(text_data=html.replace(CSRF_PLACEHOLDER, self.csrf_token))

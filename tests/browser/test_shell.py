@@ -25,7 +25,7 @@ def sign_in(page, base_url: str, username: str) -> None:
 
 def test_viewer_signs_in_and_sees_the_shell_with_a_live_connection(page, asgi_server, make_user, plants):
     make_user("wanda", Role.VIEWER, everything=False, plants=[plants["north"]])
-    with page.expect_websocket(predicate=lambda ws: ws.url.endswith("/ws/live/")) as ws_info:
+    with page.expect_websocket(predicate=lambda ws: "/ws/live/?page=" in ws.url) as ws_info:
         sign_in(page, asgi_server, "wanda")
     page.wait_for_selector("#status-panel")
     websocket = ws_info.value

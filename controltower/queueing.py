@@ -1,0 +1,32 @@
+"""The one way to queue a Celery task from business code.
+
+`enqueue` sends now; `enqueue_after_commit` sends once the current transaction commits, so a
+worker never looks for rows that are not there yet (or never will be, after a rollback). Both leave
+a broker failure to the sweepers that own each kind of work: they log it and return False instead
+of failing the business transaction that already succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task, /, *, queue: str, **kwargs) -> bool:
+    """Queue `task(**kwargs)` on `queue` (a key of `CELERY_QUEUES`); False, logged, when the
+    broker is unreachable — for callers whose work a sweeper picks up later."""
+    try:
+        task.apply_async(kwargs=kwargs, queue=settings.CELERY_QUEUES[queue])
+    except Exception:  # noqa: BLE001 — any broker failure
+        logger.warning("could not queue %s %s; its sweeper will", task.name, kwargs)
+        return False
+    return True
+
+
+def enqueue_after_commit(task, /, *, queue: str, using: str | None = None, **kwargs) -> None:
+    """`enqueue`, after the current transaction commits (at once outside a transaction)."""
+    transaction.on_commit(lambda: enqueue(task, queue=queue, **kwargs), using=using)

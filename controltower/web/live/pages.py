@@ -1,0 +1,51 @@
+"""Which pages are live, which of their sections update, and on which changes.
+
+One entry per page (by URL name). A section is a partial of the page's own template, rendered
+with an element id: the view renders it for the page, for htmx, and — through `render` — for the
+websocket, where htmx swaps it in by that id. `matches` narrows the changes that concern one page
+(a trace page listens to its own trace only); without it every change of the kinds applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controltower.changes import Change, Kind
+
+
+@dataclass(frozen=True)
+class LivePage:
+    url_name: str
+    sections: tuple[str, ...]
+    kinds: frozenset[Kind]
+    #: (change, the URL's kwargs) → whether this page shows the changed object.
+    matches: Callable[[Change, dict], bool] | None = None
+    #: The sections show the viewer's own data (not only their scope's): render per user.
+    per_user: bool = False
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def wants(self, change: Change, url_kwargs: dict) -> bool:
+        if change.kind not in self.kinds:
+            return False
+        return self.matches is None or self.matches(change, url_kwargs)
+
+
+def same_id(kwarg: str) -> Callable[[Change, dict], bool]:
+    """`matches` for a page about one object: the change's id is the URL's `kwarg`."""
+
+    def matches(change: Change, url_kwargs: dict) -> bool:
+        return str(change.id) == str(url_kwargs.get(kwarg))
+
+    return matches
+
+
+PAGES: dict[str, LivePage] = {}
+
+
+def register(page: LivePage) -> LivePage:
+    PAGES[page.url_name] = page
+    return page
+
+
+register(LivePage("home", sections=("status",), kinds=frozenset({Kind.STATUS_CHANGED})))
