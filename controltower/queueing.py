@@ -16,13 +16,16 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task, /, *, queue: str, **kwargs) -> bool:
+def enqueue(
+    task, /, *, queue: str, options: dict | None = None, if_lost: str = "its sweeper will", **kwargs
+) -> bool:
     """Queue `task(**kwargs)` on `queue` (a key of `CELERY_QUEUES`); False, logged, when the
-    broker is unreachable — for callers whose work a sweeper picks up later."""
+    broker is unreachable — for callers whose work a sweeper picks up later. `options` go to
+    `apply_async` (a retry policy, say); `if_lost` tells the log's reader what happens next."""
     try:
-        task.apply_async(kwargs=kwargs, queue=settings.CELERY_QUEUES[queue])
+        task.apply_async(kwargs=kwargs, queue=settings.CELERY_QUEUES[queue], **(options or {}))
     except Exception:  # noqa: BLE001 — any broker failure
-        logger.warning("could not queue %s %s; its sweeper will", task.name, kwargs)
+        logger.warning("could not queue %s %s; %s", task.name, kwargs, if_lost, exc_info=True)
         return False
     return True
 

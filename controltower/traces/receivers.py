@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
+from controltower.queueing import enqueue, enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
 # Ids per task: a 1,000-event batch becomes two tasks well inside the task time limit.
 IDS_PER_TASK = 500
 # Fail fast when the broker is unreachable: this runs in the request that stored the events.
-_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+_PUBLISH_OPTIONS = {
+    "retry": True,
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},
+}
 
 
 def enqueue_correlation(sender: Any, event_ids: list[int], **kwargs: Any) -> None:
@@ -26,20 +29,14 @@ def enqueue_correlation(sender: Any, event_ids: list[int], **kwargs: Any) -> Non
     ids = list(event_ids)
     for start in range(0, len(ids), IDS_PER_TASK):
         chunk = ids[start : start + IDS_PER_TASK]
-        try:
-            correlate.apply_async(
-                kwargs={"event_ids": chunk},
-                queue=settings.CELERY_QUEUES["rules"],
-                retry=True,
-                retry_policy=_PUBLISH_RETRY,
-            )
-        except Exception:  # noqa: BLE001 — any broker failure; the sweeper catches up
-            # The broker is down: don't make the request wait on it once per chunk.
-            logger.warning(
-                "traces: could not queue correlation of %d event(s); the sweeper will",
-                len(ids) - start,
-                exc_info=True,
-            )
+        queued = enqueue(
+            correlate,
+            queue="rules",
+            options=_PUBLISH_OPTIONS,
+            if_lost=f"the correlation sweeper will take these and {len(ids) - start - len(chunk)} more",
+            event_ids=chunk,
+        )
+        if not queued:  # the broker is down: don't make the request wait on it once per chunk
             return
 
 
@@ -54,31 +51,18 @@ def remember_rule_scope(sender: Any, instance: Any, **kwargs: Any) -> None:
 def enqueue_rekey(sender: Any, instance: Any, **kwargs: Any) -> None:
     """`post_save`/`post_delete` of `IdentifierRule`: after commit, queue `rekey` for what the
     rule covers now and covered before. Never raises into the admin's request."""
-    from django.db import transaction
-
     from controltower.traces.tasks import rekey
 
     scopes = {(instance.kind, instance.system_id)}
     if getattr(instance, "_covered_before", None):
         scopes.add(instance._covered_before)
 
-    def publish() -> None:
-        for kind, system_id in sorted(scopes, key=str):
-            try:
-                rekey.apply_async(
-                    kwargs={"kind": kind, "system_id": system_id},
-                    queue=settings.CELERY_QUEUES["rules"],
-                    retry=True,
-                    retry_policy=_PUBLISH_RETRY,
-                )
-            except Exception:  # noqa: BLE001 — any broker failure
-                logger.error(
-                    "traces: could not queue re-keying for %s rules of system %s; run "
-                    "`manage.py rekey_identifiers %s` when the broker is back",
-                    kind,
-                    system_id,
-                    kind,
-                    exc_info=True,
-                )
-
-    transaction.on_commit(publish)
+    for kind, system_id in sorted(scopes, key=str):
+        enqueue_after_commit(
+            rekey,
+            queue="rules",
+            options=_PUBLISH_OPTIONS,
+            if_lost=f"run `manage.py rekey_identifiers {kind}` when the broker is back",
+            kind=kind,
+            system_id=system_id,
+        )

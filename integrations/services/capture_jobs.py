@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.delivery.services.outbox import publish_safely
+from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.models import CaptureJob, SourceSystem
 from integrations.services.capture import (
     SECURITY_EXCEPTION,
@@ -32,12 +32,6 @@ __all__ = ["capture_job_queue", "capture_job_run", "capture_jobs_sweep"]
 
 #: How many stale jobs one sweep re-queues.
 SWEEP_LIMIT = 100
-
-
-def _publish(job_id: int) -> bool:
-    from integrations.tasks import capture_run
-
-    return publish_safely(capture_run, queue="ingest", job_id=job_id)
 
 
 def capture_job_queue(*, system: SourceSystem, behaviour: str, request: RequestRecord) -> CaptureJob:
@@ -56,7 +50,9 @@ def capture_job_queue(*, system: SourceSystem, behaviour: str, request: RequestR
             "headers": dict(request.headers),
         },
     )
-    transaction.on_commit(lambda: _publish(job.pk))
+    from integrations.tasks import capture_run
+
+    enqueue_after_commit(capture_run, queue="ingest", job_id=job.pk)
     return job
 
 
@@ -130,6 +126,8 @@ def capture_jobs_sweep(*, stale_after: timedelta) -> int:
         .order_by("created_at")
         .values_list("id", flat=True)[:SWEEP_LIMIT]
     )
+    from integrations.tasks import capture_run
+
     for pk in ids:
-        _publish(pk)
+        enqueue(capture_run, queue="ingest", job_id=pk)
     return len(ids)

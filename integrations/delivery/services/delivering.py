@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from controltower.queueing import enqueue_after_commit
 from controltower.rows import rows_update
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, Target
 from integrations.delivery.services.circuit import circuit_gate, circuit_record
@@ -439,15 +440,11 @@ def _publish_later(delivery_id: int, due: datetime) -> None:
         return
     from integrations.delivery.tasks import deliver
 
-    def publish() -> None:
-        try:
-            deliver.apply_async(
-                kwargs={"delivery_id": delivery_id},
-                countdown=max(0.0, delay),
-                queue=settings.CELERY_QUEUES["delivery"],
-            )
-        except Exception:  # noqa: BLE001 — the sweeper picks it up when due
-            logger.warning("delivery: could not queue the retry of %s; the sweeper will", delivery_id)
-
     # After the row says when it is due (at once outside a transaction).
-    transaction.on_commit(publish)
+    enqueue_after_commit(
+        deliver,
+        queue="delivery",
+        options={"countdown": max(0.0, delay)},
+        if_lost="the sweeper retries it when due",
+        delivery_id=delivery_id,
+    )

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from controltower.accounts.access import Access, access_for
 from controltower.audit.services import audit_record
+from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, ReplayJob
 from integrations.delivery.selectors import DeliveryQuery, QueryError, replay_candidates
 
@@ -101,7 +102,9 @@ def replay_start(
             reason=job.reason,
             details=job.filter,
         )
-        transaction.on_commit(lambda: _publish_run(job.pk))
+        from integrations.delivery.tasks import replay_run
+
+        enqueue_after_commit(replay_run, queue="replay", job_id=job.pk)
     logger.info(
         "delivery: %s job %s started by %s (%d item(s)): %s", kind, job.pk, user, preview.count, reason
     )
@@ -109,10 +112,9 @@ def replay_start(
 
 
 def _publish_run(job_id: int) -> None:
-    from integrations.delivery.services.outbox import publish_safely
     from integrations.delivery.tasks import replay_run
 
-    publish_safely(replay_run, queue="replay", job_id=job_id)
+    enqueue(replay_run, queue="replay", job_id=job_id)
 
 
 def replay_jobs_sweep(*, stale_after: timedelta) -> int:

@@ -62,17 +62,6 @@ def deliveries_sweep(
     return queued
 
 
-def publish_safely(task, *, queue: str, **kwargs) -> bool:
-    """Queue `task(**kwargs)` on `queue` (a key of `CELERY_QUEUES`); False, logged, when the
-    broker is unreachable — for callers whose work a sweeper picks up later."""
-    try:
-        task.apply_async(kwargs=kwargs, queue=settings.CELERY_QUEUES[queue])
-    except Exception:  # noqa: BLE001 — any broker failure
-        logger.warning("delivery: could not queue %s %s; the sweeper will", task.name, kwargs)
-        return False
-    return True
-
-
 def _publish(ids: list[int], *, now: datetime) -> int:
     from integrations.delivery.tasks import deliver
 

@@ -10,9 +10,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from controltower.audit.services import audit_record
+from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.delivery.models import Delivery, DeliveryAttempt, Target
 from integrations.delivery.services.delivering import delivery_attempt
-from integrations.delivery.services.outbox import publish_safely
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def target_resume(*, target: Target, user) -> bool:
     target.refresh_from_db()
     if changed:
         logger.info("delivery: %s resumed by %s", target.code, user)
-        transaction.on_commit(lambda: publish_safely(drain, queue="delivery", target_id=target.pk))
+        enqueue_after_commit(drain, queue="delivery", target_id=target.pk)
     return bool(changed)
 
 
@@ -143,5 +143,5 @@ def drains_sweep() -> int:
     )
     ids = list(targets.values_list("id", flat=True))
     for target_id in ids:
-        publish_safely(drain, queue="delivery", target_id=target_id)
+        enqueue(drain, queue="delivery", target_id=target_id)
     return len(ids)

@@ -7,11 +7,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.audit.services import audit_record
+from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.adapters.cloudevents import parse_structured
 from integrations.adapters.json_values import error_dicts, json_decode, text_problem
 from integrations.delivery.models import Resubmission
 from integrations.delivery.selectors import QueryError
-from integrations.delivery.services.outbox import publish_safely
 from integrations.models import Event, RejectedMessage
 
 
@@ -48,9 +48,7 @@ def rejected_resubmit(*, rejected: RejectedMessage, body: str, reason: str, user
         )
         from integrations.delivery.tasks import resubmit
 
-        transaction.on_commit(
-            lambda: publish_safely(resubmit, queue="ingest", resubmission_id=resubmission.pk)
-        )
+        enqueue_after_commit(resubmit, queue="ingest", resubmission_id=resubmission.pk)
     return resubmission
 
 
@@ -65,7 +63,7 @@ def resubmissions_sweep(*, stale_after) -> int:
         )[:100]
     )
     for pk in ids:
-        publish_safely(resubmit, queue="ingest", resubmission_id=pk)
+        enqueue(resubmit, queue="ingest", resubmission_id=pk)
     return len(ids)
 
 

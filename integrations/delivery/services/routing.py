@@ -11,11 +11,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from controltower.queueing import enqueue
 from integrations.delivery.models import Delivery, Subscription, idempotency_key
 
 logger = logging.getLogger(__name__)
@@ -151,15 +151,12 @@ def deliveries_publish(*, event_ids: list[int]) -> None:
 
     for start in range(0, len(event_ids), IDS_PER_DISPATCH):
         chunk = event_ids[start : start + IDS_PER_DISPATCH]
-        try:
-            dispatch.apply_async(
-                kwargs={"event_ids": chunk},
-                queue=settings.CELERY_QUEUES["delivery"],
-                retry=True,
-                retry_policy=PUBLISH_RETRY,
-            )
-        except Exception:  # noqa: BLE001 — any broker failure; the sweeper sends them later
-            logger.warning(
-                "delivery: could not queue deliveries of %d event(s); the sweeper will", len(event_ids)
-            )
+        queued = enqueue(
+            dispatch,
+            queue="delivery",
+            options={"retry": True, "retry_policy": PUBLISH_RETRY},
+            if_lost=f"the sweeper sends the deliveries of these and {len(event_ids) - start - len(chunk)} more",
+            event_ids=chunk,
+        )
+        if not queued:  # the broker is down: don't wait on it once per chunk
             return
