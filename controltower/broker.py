@@ -16,6 +16,14 @@ and exchange tables and changes the three steps that went wrong:
   that died unacknowledged is put back in its queue by the next consumer that polls.
 - **read**: a file that cannot be decoded is moved to `quarantine/` and logged; the worker goes
   on with the next message instead of dying.
+
+It also gives auto-delete queues the lifetime AMQP gives them, which kombu's transport does not:
+a fanout exchange copies each message into every queue bound in its table, and every web
+process binds a queue of its own (the live bus), as does each Celery worker (its pidbox). Such a
+queue is now unbound and emptied when its consumer cancels, and, for a process that died without
+cancelling, by the next process that publishes to a fanout exchange or declares a queue (the
+declaring process is written down in `control/owners/`). Without that, every `make run` left a
+binding that received a copy of every live change, on disk, forever.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ SCHEME = "ctfs"
 STAGING = "staging"
 CLAIMED = "claimed"
 QUARANTINE = "quarantine"
+OWNERS = "owners"  # in the control folder: the process that declared each auto-delete queue
 # How often a consumer looks for messages claimed by workers that have died.
 ORPHAN_SCAN_SECONDS = 10.0
 ACK_POLL_SECONDS = 0.002
@@ -95,6 +104,8 @@ class Channel(filesystem.Channel):
         self._next_orphan_scan = 0.0
         self._claims_folder: tuple[int, Path] | None = None
         self._empty_since: dict[str, int] = {}
+        self._owned: set[str] = set()
+        self._next_queue_scan = 0.0
 
     # --- folders -------------------------------------------------------------------------------
     @property
@@ -127,6 +138,78 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             staged.unlink(missing_ok=True)
             raise filesystem.ChannelError(f"Cannot add message {name!r} to {queue!r}") from exc
+
+    def _put_fanout(self, exchange, payload, routing_key, **kwargs):
+        self.queues_prune_dead()
+        super()._put_fanout(exchange, payload, routing_key, **kwargs)
+
+    # --- auto-delete queues: bound for as long as their process lives ----------------------------
+    def queue_declare(self, queue=None, passive=False, **kwargs):
+        ok = super().queue_declare(queue=queue, passive=passive, **kwargs)
+        if kwargs.get("auto_delete") and not passive:
+            owners = self.control_folder / OWNERS
+            owners.mkdir(parents=True, exist_ok=True)
+            (owners / ok.queue).write_text(_claimer_name(os.getpid()))
+            self._owned.add(ok.queue)
+            self.queues_prune_dead()
+        return ok
+
+    def basic_cancel(self, consumer_tag):
+        queue = self._tag_to_queue.get(consumer_tag)
+        super().basic_cancel(consumer_tag)
+        if queue in self._owned and queue not in self._tag_to_queue.values():
+            self._owned.discard(queue)
+            self._queue_forget(queue)
+
+    def queues_prune_dead(self, *, force: bool = False) -> list[str]:
+        """Unbind and empty the auto-delete queues whose declaring process is gone (at most once
+        every `ORPHAN_SCAN_SECONDS` unless `force`); returns their names."""
+        now = time.monotonic()
+        if not force and now < self._next_queue_scan:
+            return []
+        self._next_queue_scan = now + ORPHAN_SCAN_SECONDS
+        owners = self.control_folder / OWNERS
+        try:
+            names = os.listdir(owners)
+        except FileNotFoundError:
+            return []
+        dead = [name for name in names if not _claimer_alive(self._owner_of(name) or "")]
+        for name in dead:
+            self._queue_forget(name, only_if_dead=True)
+        if dead:
+            logger.info("broker: removed %d queue(s) of processes that are gone: %s", len(dead), dead)
+        return dead
+
+    def _owner_of(self, queue: str) -> str | None:
+        try:
+            return (self.control_folder / OWNERS / queue).read_text().strip()
+        except OSError:
+            return None
+
+    def _queue_forget(self, queue: str, *, only_if_dead: bool = False) -> None:
+        """Take `queue` out of every exchange table, delete its messages and its owner note. With
+        `only_if_dead`, a queue declared again meanwhile by a living process is left alone (the
+        owner is read again under each table's lock, and declaring writes it before binding)."""
+        for table in self.control_folder.glob("*.exchange"):
+            try:
+                handle = table.open("rb+", buffering=0)
+            except FileNotFoundError:
+                continue
+            with handle:
+                filesystem.lock(handle, filesystem.LOCK_EX)
+                try:
+                    if only_if_dead and _claimer_alive(self._owner_of(queue) or ""):
+                        return
+                    rows = [filesystem.exchange_queue_t(*row) for row in loads(bytes_to_str(handle.read()))]
+                    kept = [row for row in rows if row.queue != queue]
+                    if len(kept) != len(rows):
+                        handle.seek(0)
+                        handle.write(str_to_bytes(dumps(kept)))
+                        handle.truncate()
+                finally:
+                    filesystem.unlock(handle)
+        self._purge(queue)
+        (self.control_folder / OWNERS / queue).unlink(missing_ok=True)
 
     # --- consume -------------------------------------------------------------------------------
     def basic_consume(self, queue, no_ack, callback, consumer_tag, **kwargs):

@@ -10,6 +10,7 @@ so with `{"page": "<path>"}` and the socket follows it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import parse_qs
 
@@ -27,6 +28,7 @@ from controltower.web.timezones import TZ_COOKIE, zone_named
 # Close codes in the application range (4000-4999), mirroring HTTP's 401 and 403.
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 4408  # did not take an update in time (the hub's PUSH_TIMEOUT); the page reconnects
 MAX_PATH = 2000
 
 
@@ -95,3 +97,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def push(self, html: str) -> None:
         await self.send(text_data=html.replace(CSRF_PLACEHOLDER, self.csrf_token))
+
+    async def drop(self) -> None:
+        """The hub gave up on this browser: close, without waiting on a peer that does not read
+        (the server's own ping timeout ends a dead connection anyway)."""
+        try:
+            await asyncio.wait_for(self.close(code=CLOSE_TOO_SLOW), timeout=1)
+        except Exception:  # noqa: BLE001 — already closing, or the peer is gone
+            pass

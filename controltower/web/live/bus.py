@@ -13,6 +13,7 @@ import queue
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -93,10 +94,18 @@ def broker_connection() -> Connection:
     )
 
 
-def listen(on_changes: Callable[[list[Change]], None], stop: threading.Event) -> None:
+def listen(
+    on_changes: Callable[[list[Change]], None],
+    stop: threading.Event,
+    subscribed: threading.Event | None = None,
+) -> None:
     """Call `on_changes` with each batch published by any process until `stop` is set; reconnects
-    after a broker outage. Runs on a thread of its own (kombu is synchronous)."""
-    name = f"ct.live.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}"
+    after a broker outage. `subscribed` is set while the subscription stands (changes published
+    before it are not heard). Runs on a thread of its own (kombu is synchronous)."""
+    subscribed = subscribed or threading.Event()
+    # Unique per subscription: a thread's ident is reused once it ends, and a hub of a later
+    # event loop must not share (and, unsubscribing, take down) an earlier one's queue.
+    name = f"ct.live.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
     subscription = Queue(name, exchange=EXCHANGE, routing_key="", durable=False, auto_delete=True)
 
     def deliver(body, message) -> None:
@@ -109,12 +118,14 @@ def listen(on_changes: Callable[[list[Change]], None], stop: threading.Event) ->
         try:
             with broker_connection() as connection:
                 with connection.Consumer(subscription, callbacks=[deliver], accept=["json"], no_ack=True):
+                    subscribed.set()
                     while not stop.is_set():
                         try:
                             connection.drain_events(timeout=1)
                         except TimeoutError:
                             continue
         except Exception:  # noqa: BLE001 — broker lost: wait and subscribe again
+            subscribed.clear()
             if stop.is_set():
                 return
             logger.warning("live: change subscription lost; retrying", exc_info=True)
