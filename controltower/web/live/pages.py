@@ -49,3 +49,5 @@ def register(page: LivePage) -> LivePage:
 
 
 register(LivePage("home", sections=("status",), kinds=frozenset({Kind.STATUS_CHANGED})))
+# bench scaffolding: replaced by the traces branch (the traces list, live, for bench/live.py)
+register(LivePage("traces", sections=("table",), kinds=frozenset({Kind.TRACE_CHANGED})))
