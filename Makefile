@@ -78,6 +78,14 @@ bench-traces: setup
 bench-replay: setup
 	$(PY) bench/replay.py $(BENCH_REPLAY_ARGS)
 
+## bench-live: 50 signed-in websocket clients on live pages while the API takes 200 events/s, against one
+## group_send per event (BENCH_LIVE_DATABASE_URL, default …/ct_bench_live, recreated; Redis db 13 via
+## BENCH_LIVE_REDIS_URL; BENCH_LIVE_ARGS e.g. "--clients 10 --seconds 5" or "--pages /traces/,/");
+## figures in docs/performance.md
+.PHONY: bench-live
+bench-live: setup
+	$(PY) bench/live.py $(BENCH_LIVE_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 

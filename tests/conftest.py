@@ -215,9 +215,10 @@ def celery_worker_process(transactional_db, tmp_path) -> Iterator[ChildProcess]:
         worker.stop()
 
 
-def start_asgi_server(log_dir: Path, **env: str) -> tuple[ChildProcess, str]:
-    """The real ASGI app under uvicorn in its own process, listening; returns it and its URL."""
-    port = free_port()
+def start_asgi_server(log_dir: Path, *, port: int | None = None, **env: str) -> tuple[ChildProcess, str]:
+    """The real ASGI app under uvicorn in its own process, listening (on `port`, or a free one:
+    pass the port of a server stopped earlier to restart it); returns it and its URL."""
+    port = port or free_port()
     args = [
         sys.executable,
         "-m",
