@@ -30,8 +30,11 @@ then the run waits until every event is correlated and the clients have been qui
 that shows that event or a later one (a higher sequence number) of the client's scope — the
 traces list shows the newest 50, so at 200 events/s an event may already have scrolled off by
 the time the page is rendered; a later one in its place is the page being up to date. Latency is
-from the 202 of the event's request (taken in the poster's process, same monotonic clock) to
-that message's arrival in the client.
+from the API's answer accepting the event (a batch answers 200 with each event's outcome; one
+event alone would answer 202), taken in the poster's process on the same monotonic clock, to
+that message's arrival in the client. It includes the worker's queue and correlation, the same
+in both phases; so the part after the worker wrote the trace (`Trace.created_at`, inside the
+correlation's transaction) is printed too.
 
 Measured per phase: latency p50/p95/max over every (client, event) pair; messages each client
 received per second while events were posted; CPU of the web process (and of the worker) per
