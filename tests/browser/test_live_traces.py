@@ -86,6 +86,7 @@ def test_a_trace_page_shows_a_milestone_posted_through_the_api(
     expect(confirmed).to_contain_text("Pending")
     expect(page.locator("#trace-timeline .timeline-row")).to_have_count(1)
     page.evaluate("document.title = 'not reloaded'")  # a reload would bring the real title back
+    page.locator("#trace-timeline .timeline-row details summary").first.click()  # reading a payload
 
     data = example("supplier.confirmation", po_number="4500082001")
     post(asgi_server, network["acme"], "supplier.confirmation", data, source="PORTAL-ACME", minutes=30)
@@ -93,4 +94,5 @@ def test_a_trace_page_shows_a_milestone_posted_through_the_api(
     expect(confirmed).to_contain_text("Done", timeout=20_000)
     expect(page.locator("#trace-timeline .timeline-row")).to_have_count(2)
     expect(page.locator("#trace-timeline")).to_contain_text("supplier.confirmation")
+    expect(page.locator("#trace-timeline details[open]")).to_have_count(1)  # still open, still read
     assert page.title() == "not reloaded"

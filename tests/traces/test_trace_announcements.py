@@ -126,7 +126,7 @@ def test_a_delivery_change_is_announced_as_a_change_of_its_events_traces(systems
     trace = Trace.objects.get(root__key=PO_A)
     target = Target.objects.create(code="erp-post", name="ERP", url="http://127.0.0.1:9/")
     delivery = Delivery.objects.create(
-        event_id=ids[0], target=target, mapping="passthrough", idempotency_key="k-1", type="x"
+        event_id=ids[0], target=target, mapping="cloudevent", idempotency_key="k-1", type="x"
     )
     heard.clear()
     with transaction.atomic():  # as the delivery services do (integrations never name traces)
