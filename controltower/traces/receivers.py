@@ -1,10 +1,14 @@
-"""Reactions to what `integrations` announces: accepted events are queued for correlation."""
+"""Reactions to what `integrations` announces: accepted events are queued for correlation, and
+a delivery's change is a change of the traces whose pages list it."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django.db import transaction
+
+from controltower.changes import Change, Kind
 from controltower.queueing import enqueue, enqueue_after_commit
 
 logger = logging.getLogger(__name__)
@@ -66,3 +70,26 @@ def enqueue_rekey(sender: Any, instance: Any, **kwargs: Any) -> None:
             kind=kind,
             system_id=system_id,
         )
+
+
+DELIVERY_KINDS = frozenset({Kind.DELIVERY_CHANGED, Kind.DEAD_LETTERED})
+
+
+def announce_traces_of_deliveries(sender: Any, changes: list[Change], **kwargs: Any) -> None:
+    """Receiver of `controltower.changes.changed`: a delivery that changed (its id is the
+    delivery's) changes what its event's traces show, so those traces are announced changed.
+
+    Integrations cannot name traces (they sit below them); this one indexed query per committed
+    transaction with delivery changes lets a trace page listen to its own trace only, instead of
+    re-rendering on every delivery in its viewer's scope. Runs after the delivery committed;
+    the announcements go out together, as one batch.
+    """
+    from controltower.traces.selectors import traces_of_deliveries
+    from controltower.traces.services.announcing import trace_changed_announce
+
+    ids = {int(c.id) for c in changes if c.kind in DELIVERY_KINDS and str(c.id).isdigit()}
+    if not ids:
+        return
+    with transaction.atomic():  # an atomic block of reads only: one `changed` for all
+        for trace_id, plant_id, supplier_id in sorted(traces_of_deliveries(delivery_ids=ids), key=str):
+            trace_changed_announce(trace_id=trace_id, plant_id=plant_id, supplier_id=supplier_id)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from controltower.accounts.access import Access
@@ -18,6 +19,7 @@ from controltower.traces.models import (
     Trace,
     TraceEvent,
 )
+from controltower.traces.services.graph import chunks
 from integrations.models import Event, EventIdentifier, RejectedIdentifier, RejectedMessage
 from integrations.selectors import rejected_messages_visible
 
@@ -35,6 +37,33 @@ def traces_visible(*, access: Access) -> QuerySet[Trace]:
         own = TraceEvent.objects.filter(trace_id=OuterRef("pk"), event__system_id=access.system_id)
         return traces.filter(Exists(own))
     return access.scope.filter(traces, plant_field="plant_id", supplier_field="supplier_id")
+
+
+def trace_newest_id() -> int:
+    """The highest trace id (0 with none): every trace committed so far has this id or a lower
+    one, since correlation creates traces one transaction at a time (`graph_lock`)."""
+    return Trace.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def traces_count_by_state(traces: QuerySet[Trace]) -> dict[str, int]:
+    """{state: number of `traces` in it}, in one grouped query."""
+    rows = traces.order_by().values_list("state").annotate(n=Count("pk"))
+    return dict(rows)
+
+
+def traces_of_deliveries(*, delivery_ids: Iterable[int]) -> set[tuple[int, int | None, int | None]]:
+    """(trace id, plant id, supplier id) of each trace holding an event that `delivery_ids`
+    deliver: whose trace page lists those deliveries. One query per 2,000 ids."""
+    from integrations.delivery.models import Delivery
+
+    found: set[tuple[int, int | None, int | None]] = set()
+    for chunk in chunks(delivery_ids):
+        events = Delivery.objects.filter(pk__in=chunk).values("event_id")
+        rows = TraceEvent.objects.filter(event_id__in=events).values_list(
+            "trace_id", "trace__plant_id", "trace__supplier_id"
+        )
+        found.update(rows.distinct())
+    return found
 
 
 def traces_for_identifier(

@@ -13,11 +13,14 @@ from controltower.accounts.roles import Capability
 from controltower.masterdata import selectors as masterdata_selectors
 from controltower.traces import selectors
 from controltower.traces.models import Trace, TraceEvent
-from controltower.web.htmx import page_or_partial
+from controltower.web.htmx import page_or_partial, url_without
 from integrations.delivery.selectors import deliveries_visible
 from integrations.models import Event
 
 PAGE_SIZE = 50
+# A live update refreshes the state of this many of the list's most recently updated traces:
+# far more than change between two updates (a few a second), so none the reader holds is missed.
+LIVE_ROWS = 50
 TIMELINE_PAGE = 100
 TRACE_DELIVERIES = 100
 # A blanket PO's trace names thousands of objects and carries thousands of hop reports: the page
@@ -28,6 +31,15 @@ HOPS_SHOWN = 100
 
 @require_capability(Capability.VIEW)
 def traces(request: HttpRequest) -> HttpResponse:
+    """The traces list, and its live sections (counts, the "N new" bar, the rows' states).
+
+    The list shows the traces that existed when it was first shown: `upto` in its URL is the
+    highest trace id then (ids grow in commit order: correlation writes traces one transaction
+    at a time). Without it, the list starts now and the URL gets it (`data-live-url`, or
+    `HX-Push-Url` for a filter change). So a live render, which calls this view with the page's
+    URL, knows which rows the reader holds: it never adds or reorders rows under the reader's
+    eyes, it counts the newer ones in the bar and refreshes the state of rows that changed.
+    """
     access = access_for(request.user)
     query = request.GET.get("q", "").strip()
     queryset = (
@@ -36,14 +48,15 @@ def traces(request: HttpRequest) -> HttpResponse:
         else selectors.traces_visible(access=access)
     )
     filters = {name: request.GET.get(name, "") for name in ("flow", "plant", "supplier", "state")}
-    if filters["state"]:
-        queryset = queryset.filter(state=filters["state"])
     if filters["flow"]:
         queryset = queryset.filter(flow=filters["flow"])
     if filters["plant"]:
         queryset = queryset.filter(plant__code=filters["plant"])
     if filters["supplier"]:
         queryset = queryset.filter(supplier__code=filters["supplier"])
+    any_state = queryset  # the header counts each state within the other filters
+    if filters["state"]:
+        queryset = queryset.filter(state=filters["state"])
     order = request.GET.get("order", "-last_event_at")
     if order not in {"-last_event_at", "last_event_at", "-first_event_at", "-event_count"}:
         order = "-last_event_at"
@@ -52,18 +65,67 @@ def traces(request: HttpRequest) -> HttpResponse:
         only = list(queryset[:2])
         if len(only) == 1:  # a search that names one trace opens it
             return redirect("trace", pk=only[0].pk)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    upto = _upto(request)
+    if upto is None:
+        upto = selectors.trace_newest_id()
     context = {
-        "page": page,
         "q": query,
         "filters": filters,
         "order": order,
-        "flows": Trace.Flow.choices,
-        "states": Trace.State.choices,
-        "plants": masterdata_selectors.plants_visible(scope=access.scope),
-        "suppliers": masterdata_selectors.suppliers_visible(scope=access.scope),
+        "upto": upto,
+        "counts": _state_counts(request, any_state),
+        "fresh": queryset.filter(pk__gt=upto).count(),
+        "show_url": url_without(request, "upto", "page"),
+        "live_url": _with_upto(request, upto),
     }
-    return render(request, page_or_partial(request, "web/traces.html", "table"), context)
+    if getattr(request, "live_sections", None):
+        # The rows the reader may hold whose state changed lately: the most recently updated
+        # of the list's traces (any state: a row leaving the filtered state shows its new one).
+        shown = any_state.filter(pk__lte=upto).select_related(None)
+        context["live_rows"] = shown.order_by("-updated_at", "-id")[:LIVE_ROWS]
+    else:
+        context |= {
+            "page": Paginator(queryset.filter(pk__lte=upto), PAGE_SIZE).get_page(request.GET.get("page")),
+            "flows": Trace.Flow.choices,
+            "states": Trace.State.choices,
+            "plants": masterdata_selectors.plants_visible(scope=access.scope),
+            "suppliers": masterdata_selectors.suppliers_visible(scope=access.scope),
+        }
+    response = render(request, page_or_partial(request, "web/traces.html", "table"), context)
+    if request.htmx and "upto" not in request.GET and not getattr(request, "live_sections", None):
+        response["HX-Push-Url"] = context["live_url"]  # a filter change starts the list afresh
+    return response
+
+
+def _upto(request: HttpRequest) -> int | None:
+    value = request.GET.get("upto", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def _with_upto(request: HttpRequest, upto: int) -> str:
+    query = request.GET.copy()
+    query["upto"] = str(upto)
+    return f"{request.path}?{query.urlencode()}"
+
+
+def _state_counts(request: HttpRequest, queryset) -> list[dict]:
+    """Each state's number of traces (as they are now) and the link listing them."""
+    counts = selectors.traces_count_by_state(queryset)
+    query = request.GET.copy()
+    for name in ("page", "upto", "state"):
+        query.pop(name, None)
+    links = []
+    for value, label in Trace.State.choices:
+        query["state"] = value
+        links.append(
+            {
+                "state": value,
+                "label": label,
+                "count": counts.get(value, 0),
+                "url": f"{request.path}?{query.urlencode()}",
+            }
+        )
+    return links
 
 
 @require_capability(Capability.VIEW)

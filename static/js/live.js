@@ -15,6 +15,14 @@
 
   function here() { return window.location.pathname + window.location.search; }
 
+  // A page whose live sections depend on when it was shown (a list's "shown up to" mark) names
+  // the URL that says so: the address bar takes it before the socket opens, so the socket, a
+  // reload and a copied link all mean the rows the reader has.
+  var named = document.querySelector("[data-live-url]");
+  if (named && named.dataset.liveUrl.charAt(0) === "/" && named.dataset.liveUrl !== here()) {
+    history.replaceState(history.state, "", named.dataset.liveUrl);
+  }
+
   function follow() {
     if (socket) socket.send(JSON.stringify({ page: here() }));
   }

@@ -17,7 +17,6 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from controltower.changes import Kind, announce  # bench scaffolding: replaced by the traces branch
 from controltower.traces.identifiers import RuleBook, identifier_rules_load, normalize_identifier
 from controltower.traces.models import (
     CORRELATING_KINDS,
@@ -26,7 +25,6 @@ from controltower.traces.models import (
     CorrelatedEvent,
     EventObject,
     ObjectLink,
-    Trace,  # bench scaffolding: replaced by the traces branch
 )
 from controltower.traces.services.graph import PO_LINE, Graph, chunks, roots_reaching
 from controltower.traces.services.membership import traces_refresh
@@ -75,11 +73,6 @@ def correlate_events(*, event_ids: list[int]) -> set[int]:
         links_insert(event_objects, graph=graph)
         roots = roots_reaching(graph, objects=objects.values())
         trace_ids = traces_refresh(graph=graph, roots=roots)
-        # bench scaffolding: replaced by the traces branch (announce each changed trace)
-        for trace_id, plant_id, supplier_id in Trace.objects.filter(pk__in=trace_ids).values_list(
-            "pk", "plant_id", "supplier_id"
-        ):
-            announce(Kind.TRACE_CHANGED, trace_id, plant_ids=plant_id, supplier_ids=supplier_id)
         CorrelatedEvent.objects.bulk_create(
             [CorrelatedEvent(event_id=pk) for pk in sorted(systems)], ignore_conflicts=True, batch_size=2_000
         )

@@ -13,6 +13,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from controltower.traces.models import ROOT_FLOWS, EventObject, Trace, TraceEvent
+from controltower.traces.services.announcing import trace_changed_announce
 from controltower.traces.services.graph import Graph, chunks, trace_objects
 from controltower.traces.services.milestones import trace_milestones_evaluate
 from integrations.models import Event
@@ -51,7 +52,8 @@ def traces_refresh(*, graph: Graph, roots: Iterable[int]) -> set[int]:
     Guarantees: a trace's events are exactly the events naming an object its root's walk spans
     (see `graph.trace_objects`); aggregates follow from those events; rows are written only when
     they differ, so a repeat changes nothing (not even `updated_at`); milestones and state are
-    re-evaluated (`trace_milestones_evaluate`). Returns the trace ids.
+    re-evaluated (`trace_milestones_evaluate`). A trace created, or whose aggregates or members
+    were written, is announced (`TRACE_CHANGED`); a repeat announces nothing. Returns the trace ids.
     """
     roots = sorted(set(roots))
     if not roots:
@@ -62,9 +64,17 @@ def traces_refresh(*, graph: Graph, roots: Iterable[int]) -> set[int]:
     computed = [
         _compute(root, graph=graph, span=spans[root], events_of=events_of, facts=facts) for root in roots
     ]
-    traces = _traces_ensure(computed)
-    _aggregates_write(computed, traces)
-    _members_write(computed, traces)
+    traces, created = _traces_ensure(computed)
+    moved = _aggregates_write(computed, traces)
+    regrouped = _members_write(computed, traces)
+    for trace in traces.values():
+        if trace.pk in created or trace.pk in moved or trace.pk in regrouped:
+            trace_changed_announce(
+                trace_id=trace.pk,
+                plant_id=trace.plant_id,
+                supplier_id=trace.supplier_id,
+                before=moved.get(trace.pk, (None, None)),
+            )
     trace_milestones_evaluate(traces=traces.values())
     return {trace.pk for trace in traces.values()}
 
@@ -116,11 +126,13 @@ def _compute(
     )
 
 
-def _traces_ensure(computed: list[_Computed]) -> dict[int, Trace]:
-    """The trace of each root, created when missing (race-safe: insert-or-skip, then re-read)."""
+def _traces_ensure(computed: list[_Computed]) -> tuple[dict[int, Trace], set[int]]:
+    """The trace of each root, created when missing (race-safe: insert-or-skip, then re-read),
+    and the ids of those created here."""
     roots = [c.root for c in computed]
     existing = {t.root_id: t for t in Trace.objects.filter(root_id__in=roots)}
     missing = [c for c in computed if c.root not in existing]
+    known = {t.pk for t in existing.values()}
     if missing:
         now = timezone.now()
         Trace.objects.bulk_create(
@@ -131,21 +143,26 @@ def _traces_ensure(computed: list[_Computed]) -> dict[int, Trace]:
             ignore_conflicts=True,
         )
         existing.update({t.root_id: t for t in Trace.objects.filter(root_id__in=[c.root for c in missing])})
-    return existing
+    return existing, {t.pk for t in existing.values()} - known
 
 
-def _aggregates_write(computed: list[_Computed], traces: dict[int, Trace]) -> None:
+def _aggregates_write(computed: list[_Computed], traces: dict[int, Trace]) -> dict[int, tuple]:
+    """Write aggregates that differ; returns {trace id: (plant id, supplier id) before} of those."""
     now = timezone.now()
+    written = {}
     for c in computed:
         trace, wanted = traces[c.root], c.fields()
         if any(getattr(trace, name) != value for name, value in wanted.items()):
+            written[trace.pk] = (trace.plant_id, trace.supplier_id)
             Trace.objects.filter(pk=trace.pk).update(**wanted, updated_at=now)
             for name, value in wanted.items():
                 setattr(trace, name, value)
+    return written
 
 
-def _members_write(computed: list[_Computed], traces: dict[int, Trace]) -> None:
-    """Insert missing memberships and delete ones the graph no longer supports.
+def _members_write(computed: list[_Computed], traces: dict[int, Trace]) -> set[int]:
+    """Insert missing memberships and delete ones the graph no longer supports; returns the ids
+    of the traces whose membership changed.
 
     Today a trace cannot shrink — objects, links and events are only ever added — so the delete
     never finds rows; it is there so that un-linking (a corrected identifier, a removed rule)
@@ -163,7 +180,11 @@ def _members_write(computed: list[_Computed], traces: dict[int, Trace]) -> None:
         for event_id in sorted(events - current[trace_id])
     ]
     TraceEvent.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=2_000)
+    changed = {row.trace_id for row in new_rows}
     for trace_id, events in by_trace.items():
         stale = current[trace_id] - events
+        if stale:
+            changed.add(trace_id)
         for chunk in chunks(stale):
             TraceEvent.objects.filter(trace_id=trace_id, event_id__in=chunk).delete()
+    return changed

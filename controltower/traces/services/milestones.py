@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from controltower.changes import Kind
 from controltower.traces.flows import (
     FLOWS,
     EventFact,
@@ -25,6 +26,7 @@ from controltower.traces.flows import (
     quality_holds,
 )
 from controltower.traces.models import MilestoneBudget, Trace, TraceEvent, TraceMilestone
+from controltower.traces.services.announcing import trace_changed_announce
 from controltower.traces.services.graph import chunks
 
 OVERDUE_BATCH = 500
@@ -74,7 +76,9 @@ def trace_milestones_evaluate(*, traces: Iterable[Trace], now: datetime | None =
     Guarantees: one row per expected milestone of the trace's flow (rows of codes the flow no
     longer declares are deleted); rows and trace fields are written only when they differ, so a
     repeat writes nothing; events are read in one query per chunk of traces, never per event.
-    `updated_at` moves only when the trace's state changes.
+    `updated_at` moves only when the trace's state changes. Each trace whose rows or state were
+    written is announced (`TRACE_CHANGED`, and `MILESTONE_LATE` when a milestone turned late),
+    so a repeat announces nothing.
     """
     now = now or timezone.now()
     by_pk = {t.pk: t for t in traces}
@@ -85,6 +89,8 @@ def trace_milestones_evaluate(*, traces: Iterable[Trace], now: datetime | None =
         facts = _facts(chunk)
         current = _current_rows(chunk)
         creates, updates, deletes, changed_traces = [], [], [], []
+        touched: set[int] = set()  # traces whose milestones or state were written
+        turned_late: set[int] = set()
         for pk in chunk:
             trace = by_pk[pk]
             flow = FLOWS[trace.flow]
@@ -96,16 +102,25 @@ def trace_milestones_evaluate(*, traces: Iterable[Trace], now: datetime | None =
                 existing = have.pop(row.code, None)
                 if existing is None:
                     creates.append(TraceMilestone(trace_id=pk, code=row.code, **_values(row)))
+                    touched.add(pk)
+                    if row.state == TraceMilestone.State.LATE:
+                        turned_late.add(pk)
                 elif any(getattr(existing, name) != value for name, value in _values(row).items()):
+                    if row.state == TraceMilestone.State.LATE and existing.state != row.state:
+                        turned_late.add(pk)
                     for name, value in _values(row).items():
                         setattr(existing, name, value)
                     updates.append(existing)
+                    touched.add(pk)
+            if have:
+                touched.add(pk)
             deletes.extend(m.pk for m in have.values())
             if (trace.state, trace.next_due_at, trace.state_reason) != (state, next_due_at, reason):
                 if trace.state != state:
                     trace.updated_at = now
                 trace.state, trace.next_due_at, trace.state_reason = state, next_due_at, reason
                 changed_traces.append(trace)
+                touched.add(pk)
         TraceMilestone.objects.bulk_create(creates, batch_size=1_000)
         TraceMilestone.objects.bulk_update(updates, _MS_FIELDS, batch_size=1_000)
         if deletes:
@@ -113,6 +128,16 @@ def trace_milestones_evaluate(*, traces: Iterable[Trace], now: datetime | None =
         Trace.objects.bulk_update(
             changed_traces, ["state", "next_due_at", "state_reason", "updated_at"], batch_size=1_000
         )
+        for pk in sorted(touched):
+            trace = by_pk[pk]
+            trace_changed_announce(trace_id=pk, plant_id=trace.plant_id, supplier_id=trace.supplier_id)
+            if pk in turned_late:
+                trace_changed_announce(
+                    trace_id=pk,
+                    plant_id=trace.plant_id,
+                    supplier_id=trace.supplier_id,
+                    kind=Kind.MILESTONE_LATE,
+                )
 
 
 def traces_mark_overdue(*, now: datetime | None = None, batch: int = OVERDUE_BATCH) -> int:

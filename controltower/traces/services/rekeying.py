@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from controltower.traces.identifiers import PO_LINE, PURCHASE_ORDER, identifier_rules_load
 from controltower.traces.models import BusinessObject, EventObject, ObjectLink, Trace
+from controltower.traces.services.announcing import trace_changed_announce
 from controltower.traces.services.correlation import (
     event_objects_insert,
     graph_lock,
@@ -116,7 +117,10 @@ def _orphan_roots_delete(objects: set[int]) -> set[int]:
         )
         orphans.update(unnamed.values_list("id", flat=True))
     for chunk in chunks(orphans):
-        Trace.objects.filter(root_id__in=chunk).delete()
+        doomed = Trace.objects.filter(root_id__in=chunk)
+        for pk, plant_id, supplier_id in doomed.values_list("pk", "plant_id", "supplier_id"):
+            trace_changed_announce(trace_id=pk, plant_id=plant_id, supplier_id=supplier_id)  # gone
+        doomed.delete()
         ObjectLink.objects.filter(Q(low_id__in=chunk) | Q(high_id__in=chunk)).delete()
         BusinessObject.objects.filter(id__in=chunk).delete()
     return orphans

@@ -49,5 +49,17 @@ def register(page: LivePage) -> LivePage:
 
 
 register(LivePage("home", sections=("status",), kinds=frozenset({Kind.STATUS_CHANGED})))
-# bench scaffolding: replaced by the traces branch (the traces list, live, for bench/live.py)
-register(LivePage("traces", sections=("table",), kinds=frozenset({Kind.TRACE_CHANGED})))
+
+# traces
+# The list: counts per state, the "N new" bar and the changed rows' cells (see `trace_views.traces`).
+register(LivePage("traces", sections=("counts", "fresh", "rows"), kinds=frozenset({Kind.TRACE_CHANGED})))
+# One trace: its own changes only. Its deliveries' changes arrive as changes of the trace too
+# (`controltower.traces.receivers.announce_traces_of_deliveries`).
+register(
+    LivePage(
+        "trace",
+        sections=("summary", "milestones", "hops", "deliveries", "timeline"),
+        kinds=frozenset({Kind.TRACE_CHANGED, Kind.MILESTONE_LATE}),
+        matches=same_id("pk"),
+    )
+)
