@@ -24,6 +24,7 @@ from controltower.masterdata.models import Plant, Supplier
 from controltower.masterdata.selectors import partner_codes_by_gln
 from integrations.adapters.cloudevents import CloudEvent, parse_rfc3339
 from integrations.adapters.epcis import epcis_capture_map
+from integrations.adapters.epcis.documents import EVENT_LISTS, document_event_list, event_list_pointer
 from integrations.adapters.epcis.places import event_places
 from integrations.adapters.epcis.rules import epcis_document_errors
 from integrations.contracts import FieldError
@@ -33,7 +34,9 @@ from integrations.services.intake import REJECTED, Candidate, Outcome, RequestRe
 __all__ = ["CaptureRefused", "capture_job_finish", "capture_outcomes", "epcis_capture"]
 
 ROLLBACK = CaptureJob.ErrorBehaviour.ROLLBACK
-_EVENT_POINTER = re.compile(r"^(/epcisBody/eventList/\d+)")
+_EVENT_POINTER = re.compile(
+    "^((?:" + "|".join(re.escape(pointer) for pointer in EVENT_LISTS.values()) + r")/\d+)"
+)
 #: The problem type of a refused event in a capture job (the REST binding's exception names).
 VALIDATION_EXCEPTION = "epcisException:ValidationException"
 SECURITY_EXCEPTION = "epcisException:SecurityException"
@@ -161,7 +164,7 @@ def _plan(document: Any, *, system: SourceSystem) -> _Plan:
     errors += [e for e in epcis_document_errors(document) if e.pointer not in covered]
     foreign = _foreign_plant_errors(document, system=system)
     errors += foreign
-    if isinstance(document, dict) and document.get("type") == "EPCISDocument":
+    if event_list_pointer(document) is not None:
         about_document = [e for e in errors if not _EVENT_POINTER.match(e.pointer)]
         if about_document:  # e.g. no @context or creationDate: no event can be taken from it
             raise CaptureRefused(errors, detail=about_document[0].detail)
@@ -238,8 +241,7 @@ def epcis_capture(
 
 
 def _event_count(document: Any) -> int:
-    body = document.get("epcisBody") if isinstance(document, dict) else None
-    events = body.get("eventList") if isinstance(body, dict) else None
+    events = document_event_list(document)
     return len(events) if isinstance(events, list) else 1
 
 
@@ -254,7 +256,8 @@ def capture_outcomes(
       error found (structure, CBV vocabulary, contract, plant, intake);
     - `proceed`: the valid events are stored; each invalid one is kept as a rejected message
       and its outcome is `rejected`;
-    - a document that is not one (not an EPCISDocument or event, no eventList, no @context, ...)
+    - a document that is not one (not an EPCISDocument, EPCISQueryDocument or event, no
+      eventList, no @context, ...)
       raises CaptureRefused whatever the behaviour.
     """
     plan = _plan(document, system=system)

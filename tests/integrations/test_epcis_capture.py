@@ -152,6 +152,65 @@ def test_an_intake_refusal_rolls_back_the_events_already_stored(system_poster, s
     )
 
 
+QUERY_EVENTS = "/epcisBody/queryResults/resultsBody/eventList"
+
+
+def test_a_query_document_is_captured_like_a_capture_document(portal):
+    """An EPCISQueryDocument (a repository's answer to a query or subscription) carries its
+    events under epcisBody.queryResults.resultsBody.eventList: they are captured alike."""
+    response = portal(fixture("query_results_from_subscription.jsonld"))
+    assert response.status_code == 202, response.json()
+    job = response.json()
+    assert job["success"] and job["accepted"] == 2 == Event.objects.filter(mode="epcis").count()
+    assert set(Event.objects.values_list("type", flat=True)) == {"shipment.dispatched", "shipment.milestone"}
+    asn = Event.objects.get(type="shipment.dispatched")
+    assert asn.event_id == "urn:uuid:0d3b7a52-6e4f-4f0e-8f7b-1c2d3e4f5a60"
+    assert ("purchase_order", "4500012777") in set(
+        EventIdentifier.objects.filter(event=asn).values_list("kind", "value")
+    )
+    again = portal(fixture("query_results_from_subscription.jsonld")).json()
+    assert again["duplicate"] == 2 and Event.objects.count() == 2  # re-posting is idempotent
+
+
+def _query_document_with_a_bad_second_event() -> dict:
+    document = fixture("query_results_from_subscription.jsonld")
+    document["epcisBody"]["queryResults"]["resultsBody"]["eventList"][1]["bizStep"] = "shipped"
+    return document
+
+
+def test_a_bad_event_in_a_query_document_refuses_it_whole_naming_the_event(portal):
+    response = portal(_query_document_with_a_bad_second_event())
+    assert response.status_code == 400, response.json()
+    assert [e["pointer"] for e in response.json()["errors"]] == [f"{QUERY_EVENTS}/1/bizStep"]
+    assert Event.objects.count() == 0
+
+
+def test_proceed_stores_a_query_documents_valid_events_and_keeps_the_bad_one(portal):
+    response = portal(
+        _query_document_with_a_bad_second_event(), headers={"GS1-Capture-Error-Behaviour": "proceed"}
+    )
+    job = response.json()
+    assert (job["accepted"], job["rejected"]) == (1, 1)
+    kept = RejectedMessage.objects.get(pk=job["errors"][0]["rejected_message"])
+    assert json.loads(kept.body_text)["bizStep"] == "shipped"  # the event itself, not the document
+
+
+def test_a_query_document_without_its_results_is_refused_whole(portal):
+    document = fixture("query_results_from_subscription.jsonld")
+    del document["epcisBody"]["queryResults"]["resultsBody"]
+    response = portal(document)
+    assert response.status_code == 400
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/epcisBody/queryResults/resultsBody"]
+    assert Event.objects.count() == 0 and RejectedMessage.objects.count() == 1
+
+
+def test_a_query_document_over_the_capture_limit_is_refused(portal, settings):
+    settings.INTAKE_MAX_BATCH_EVENTS = 1
+    response = portal(fixture("query_results_from_subscription.jsonld"))
+    assert response.status_code == 413 and response.json()["errors"][0]["pointer"] == QUERY_EVENTS
+    assert Event.objects.count() == 0
+
+
 def test_receiving_in_urn_form_becomes_goods_received(portal):
     assert portal(fixture("receiving_urn_form.json"), content_type="application/json").status_code == 202
     assert Event.objects.filter(type="goods.received").exists()
@@ -237,6 +296,19 @@ def test_an_event_sent_to_another_plant_is_refused_naming_the_destination(system
     assert error["pointer"] == "/epcisBody/eventList/0/destinationList/1/destination"
     assert "P-SOUTH" in error["detail"] and "MES-NORTH" in error["detail"]
     assert Event.objects.count() == 0  # never filed under the sender's plant P-NORTH
+
+
+def test_an_event_of_a_query_document_sent_to_another_plant_is_refused(system_poster, mes_north):
+    document = fixture("query_results_from_subscription.jsonld")
+    document["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]["destinationList"] = [
+        {"type": "location", "destination": SHIP_TO}
+    ]
+    response = system_poster(document, token=mes_north)
+    assert response.status_code in (400, 403), response.json()  # (a MES names no supplier either)
+    pointers = {e["pointer"]: e["detail"] for e in response.json()["errors"]}
+    destination = "/epcisBody/queryResults/resultsBody/eventList/0/destinationList/0/destination"
+    assert "P-SOUTH" in pointers[destination]
+    assert Event.objects.count() == 0
 
 
 def test_an_event_at_another_plants_location_is_refused(system_poster, mes_north):
