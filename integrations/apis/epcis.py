@@ -258,7 +258,13 @@ class EpcisCaptureApi(_EpcisApi):
         except BodyProblem as problem:
             return refuse(request, problem, system=system)
         except CaptureRefused as refused:
-            return refuse(request, _as_problem(refused, body), system=system)
+            return refuse(
+                request,
+                _as_problem(refused, body),
+                system=system,
+                plant_id=refused.plant_id,
+                supplier_id=refused.supplier_id,
+            )
         location = request.build_absolute_uri(reverse("api-v1:epcis-capture-job", args=[job.capture_id]))
         return Response(CaptureJobSerializer(job).data, status=202, headers={"Location": location})
 

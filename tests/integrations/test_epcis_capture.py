@@ -16,6 +16,7 @@ from integrations.delivery.models import Delivery
 from integrations.models import CaptureJob, Event, EventIdentifier, RejectedMessage
 from integrations.services.network import system_upsert
 from integrations.services.tokens import system_token_create
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -334,3 +335,56 @@ def test_capture_jobs_are_shown_read_only_in_the_admin(portal, admin_client):
     page = admin_client.get(f"/admin/integrations/capturejob/{job.pk}/change/")
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert admin_client.get("/admin/integrations/capturejob/add/").status_code == 403
+
+
+# --- a document refused whole is kept where the people it concerns see it --------------------------
+
+
+@pytest.fixture
+def north_viewer(plants, make_user):
+    """A viewer of plant P-NORTH only; P-NORTH's ship-to location is the fixture's SHIP_TO."""
+    plant_upsert(code="P-NORTH", gln=gs1.gln(SHIP_TO))
+    make_user("north-viewer", Role.VIEWER, everything=False, plants=[plants["north"]])
+    client = Client()
+    client.login(username="north-viewer", password=PASSWORD)
+    return client
+
+
+def _sees(client: Client, rejected_pk: int) -> bool:
+    listed = [r["id"] for r in client.get("/api/v1/rejected-messages").json()["results"]]
+    on_page = f"/rejected/{rejected_pk}/" in client.get("/rejected/").content.decode()
+    detail = client.get(f"/api/v1/rejected-messages/{rejected_pk}").status_code
+    assert (rejected_pk in listed) == on_page == (detail == 200)
+    return on_page
+
+
+def test_a_document_refused_whole_is_seen_by_the_plant_its_events_go_to(
+    system_poster, network, north_viewer, plants, make_user
+):
+    """The ERP serves every plant, so the system names none: the refused document is kept under
+    the one plant its events name (here by the GLN of the ship-to location)."""
+    response = system_poster(event_changed(bizStep="shipped"), token=network["erp"].token)
+    assert response.status_code == 400, response.json()
+    rejected = response.json()["rejected_message"]
+    assert _sees(north_viewer, rejected)
+    make_user("south-viewer", Role.VIEWER, everything=False, plants=[plants["south"]])
+    south = Client()
+    south.login(username="south-viewer", password=PASSWORD)
+    assert not _sees(south, rejected)
+
+
+def test_a_refused_document_naming_two_plants_is_kept_under_neither(system_poster, network, north_viewer):
+    south_dock = "urn:epc:id:sgln:0614141.00001.0"
+    plant_upsert(code="P-SOUTH", gln=gs1.gln(south_dock))
+    document = event_changed(bizStep="shipped", readPoint={"id": south_dock})
+    response = system_poster(document, token=network["erp"].token)
+    assert response.status_code == 400, response.json()
+    assert not _sees(north_viewer, response.json()["rejected_message"])  # it holds P-SOUTH's event too
+
+
+def test_a_document_refused_by_a_plants_own_system_is_kept_under_that_plant(
+    system_poster, network, north_viewer
+):
+    response = system_poster(b'{"type": "Invoice"}', token=network["mes_north"].token)
+    assert response.status_code == 400
+    assert _sees(north_viewer, response.json()["rejected_message"])
