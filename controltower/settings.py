@@ -408,6 +408,9 @@ LOGIN_LOCKOUT_LIMITS = {
 AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.01))
 AXES_HANDLER = "controltower.accounts.lockout.PerParameterLimitHandler"
 AXES_LOCKOUT_CALLABLE = "controltower.accounts.lockout.lockout_response"
+# Axes' admin pages are registered by controltower.accounts.admin, whose attempt admin audits
+# the locks an admin lifts there.
+AXES_ENABLE_ADMIN = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # each failure is kept for admins, not only the count
 AXES_VERBOSE = False
 # Behind N reverse proxies the client is the Nth address from the right of X-Forwarded-For;

@@ -4,6 +4,7 @@ pointed at the test database and the same broker/channel layer as the tests."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -255,3 +256,38 @@ def asgi_server(transactional_db, tmp_path) -> Iterator[str]:
         yield base_url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis of our own on a free port, which this test may stop and start again."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CONTROLTOWER_REQUIRE_SERVICES"):
+            pytest.fail("redis-server is needed for the broker-outage test")
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    log = tmp_path / "redis.log"
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(args, cwd=tmp_path, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        wait_for(lambda: "Ready to accept connections" in log.read_text(), timeout=15, what="redis")
+        return process
+
+    state = {"process": start()}
+
+    class Handle:
+        url = f"redis://127.0.0.1:{port}/0"
+
+        def stop(self) -> None:
+            state["process"].terminate()
+            state["process"].wait(timeout=10)
+
+        def start(self) -> None:
+            state["process"] = start()
+
+    yield Handle()
+    if state["process"].poll() is None:
+        state["process"].terminate()
+        state["process"].wait(timeout=10)

@@ -1,6 +1,9 @@
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from controltower.accounts.lockout import unlock_audit
 from controltower.accounts.models import PersonalToken, User
 
 
@@ -40,3 +43,21 @@ class PersonalTokenAdmin(admin.ModelAdmin):
 
         count = sum(personal_token_revoke(token=token) for token in queryset)
         self.message_user(request, f"Revoked {count} token(s).")
+
+
+@admin.register(AccessAttempt)
+class AuditedAccessAttemptAdmin(AccessAttemptAdmin):
+    """Axes' sign-in attempts; deleting them lifts their lock, which our audit log records with
+    the admin who did it (Axes' own admin registration is off: AXES_ENABLE_ADMIN)."""
+
+    def delete_model(self, request, obj) -> None:
+        unlock_audit(actor=request.user, attempts=[obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        unlock_audit(actor=request.user, attempts=list(queryset))
+        super().delete_queryset(request, queryset)
+
+
+admin.site.register(AccessLog, AccessLogAdmin)
+admin.site.register(AccessFailureLog, AccessFailureLogAdmin)

@@ -18,12 +18,6 @@ from celery import bootsteps
 
 logger = logging.getLogger(__name__)
 
-# Sent by name: the ground floor does not import the apps that own these tasks.
-RECONNECT_SWEEPS = (
-    ("integrations.delivery.sweep", {"immediate": True}, "delivery"),
-    ("controltower.traces.correlate_pending", {}, "rules"),
-)
-
 
 class AfterConnect(bootsteps.StartStopStep):
     requires = ("celery.worker.consumer.tasks:Tasks",)
@@ -42,11 +36,9 @@ class AfterConnect(bootsteps.StartStopStep):
         self._repeat = c.timer.call_repeatedly(
             settings.HEARTBEAT_INTERVAL_SECONDS, _record, (queues, c.hostname)
         )
-        for name, kwargs, concern in RECONNECT_SWEEPS:
-            try:
-                c.app.send_task(name, kwargs=kwargs, queue=settings.CELERY_QUEUES[concern])
-            except Exception:  # noqa: BLE001 — the broker went again; the next connect retries
-                logger.warning("worker: could not queue %s after connecting", name)
+        from controltower.queueing import recovery_sweeps_queue
+
+        recovery_sweeps_queue(c.app)  # a failure is logged; the next connect (or publish) retries
         logger.info("worker: connected; heartbeat recorded for %s, sweeps queued", ", ".join(queues))
 
     def stop(self, c) -> None:

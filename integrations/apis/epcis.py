@@ -29,6 +29,7 @@ from controltower.accounts.access import CanView, access_for
 from controltower.api import filtered_page
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
+from integrations.adapters.epcis.documents import document_event_list, event_list_pointer
 from integrations.apis.body import BodyProblem, media_type, parse_json, read_body, request_headers
 from integrations.apis.events import refuse
 from integrations.apis.pagination import NewestFirst
@@ -222,7 +223,9 @@ class EpcisCaptureApi(_EpcisApi):
             "non-standard values are refused with the reason. An event naming another plant (destination, "
             "readPoint, bizLocation) than the posting system's is refused. An error in the canonical event an "
             "EPCIS event maps to is reported under that event's pointer, e.g. "
-            "`/epcisBody/eventList/0/data/plant`. A document of up to EPCIS_CAPTURE_INLINE_EVENTS events is "
+            "`/epcisBody/eventList/0/data/plant`. An EPCISQueryDocument (a query's or subscription's results) "
+            "is captured like an EPCISDocument: its events are those of `epcisBody.queryResults.resultsBody`. "
+            "A document of up to EPCIS_CAPTURE_INLINE_EVENTS events is "
             "captured before the answer (the job is finished, a refused document is a 400); a larger one by a "
             "worker (the job is `running`; poll `Location`; a refusal shows as `success: false` with its errors)."
         ),
@@ -255,22 +258,27 @@ class EpcisCaptureApi(_EpcisApi):
         except BodyProblem as problem:
             return refuse(request, problem, system=system)
         except CaptureRefused as refused:
-            return refuse(request, _as_problem(refused, body), system=system)
+            return refuse(
+                request,
+                _as_problem(refused, body),
+                system=system,
+                plant_id=refused.plant_id,
+                supplier_id=refused.supplier_id,
+            )
         location = request.build_absolute_uri(reverse("api-v1:epcis-capture-job", args=[job.capture_id]))
         return Response(CaptureJobSerializer(job).data, status=202, headers={"Location": location})
 
 
 def _check_capture_limit(document, body: bytes) -> None:
     """GS1-EPCIS-Capture-Limit: at most INTAKE_MAX_BATCH_EVENTS events, like a CloudEvents batch."""
-    events = document.get("epcisBody", {}) if isinstance(document, dict) else {}
-    events = events.get("eventList") if isinstance(events, dict) else None
+    events = document_event_list(document)
     limit = settings.INTAKE_MAX_BATCH_EVENTS
     if isinstance(events, list) and len(events) > limit:
         raise BodyProblem(
             status=413,
             slug="payload-too-large",
             body=body,
-            pointer="/epcisBody/eventList",
+            pointer=event_list_pointer(document),
             detail=f"The document has {len(events)} events; at most {limit} per capture (GS1-EPCIS-Capture-Limit).",
         )
 

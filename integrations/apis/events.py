@@ -32,8 +32,11 @@ from integrations.services.rejections import rejected_message_record
 from integrations.throttling import SystemTokenRateThrottle
 
 
-def refuse(request, problem: BodyProblem, *, system) -> Response:
-    """Answer a request that could not be read, keeping what it sent."""
+def refuse(
+    request, problem: BodyProblem, *, system, plant_id: int | None = None, supplier_id: int | None = None
+) -> Response:
+    """Answer a request that could not be read, keeping what it sent (under `plant_id` and
+    `supplier_id` when known, else under the system's own)."""
     rejected = rejected_message_record(
         system=system,
         endpoint=request.path,
@@ -43,6 +46,8 @@ def refuse(request, problem: BodyProblem, *, system) -> Response:
         status_code=problem.status,
         problem_type=problem.slug,
         errors=problem.errors,
+        plant_id=plant_id,
+        supplier_id=supplier_id,
     )
     body = problem_body(
         slug=problem.slug,

@@ -18,12 +18,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from controltower.masterdata.models import Plant, Supplier
 from controltower.masterdata.selectors import partner_codes_by_gln
 from integrations.adapters.cloudevents import CloudEvent, parse_rfc3339
 from integrations.adapters.epcis import epcis_capture_map
+from integrations.adapters.epcis.documents import EVENT_LISTS, document_event_list, event_list_pointer
 from integrations.adapters.epcis.places import event_places
 from integrations.adapters.epcis.rules import epcis_document_errors
 from integrations.contracts import FieldError
@@ -33,7 +35,9 @@ from integrations.services.intake import REJECTED, Candidate, Outcome, RequestRe
 __all__ = ["CaptureRefused", "capture_job_finish", "capture_outcomes", "epcis_capture"]
 
 ROLLBACK = CaptureJob.ErrorBehaviour.ROLLBACK
-_EVENT_POINTER = re.compile(r"^(/epcisBody/eventList/\d+)")
+_EVENT_POINTER = re.compile(
+    "^((?:" + "|".join(re.escape(pointer) for pointer in EVENT_LISTS.values()) + r")/\d+)"
+)
 #: The problem type of a refused event in a capture job (the REST binding's exception names).
 VALIDATION_EXCEPTION = "epcisException:ValidationException"
 SECURITY_EXCEPTION = "epcisException:SecurityException"
@@ -43,11 +47,14 @@ SECURITY_EXCEPTION = "epcisException:SecurityException"
 class CaptureRefused(Exception):
     """The document is refused as a whole: nothing of it was stored. `errors` name each field;
     `forbidden` when the refusal is about what the system may post, not about the document;
-    `detail` says why when one problem concerns the whole document (not an EPCIS document, ...)."""
+    `detail` says why when one problem concerns the whole document (not an EPCIS document, ...);
+    `plant_id`/`supplier_id` are what the kept document is filed under (see `_filed_under`)."""
 
     errors: list[FieldError]
     forbidden: bool = False
     detail: str = ""
+    plant_id: int | None = None
+    supplier_id: int | None = None
 
 
 @dataclass
@@ -130,6 +137,37 @@ def _foreign_plant_errors(document: Any, *, system: SourceSystem) -> list[FieldE
     ]
 
 
+def _filed_under(document: Any, *, system: SourceSystem) -> tuple[int | None, int | None]:
+    """The plant and supplier a refused document is kept under, so that their people see it.
+
+    The system's own, where it has one. A system serving no one plant (an ERP, a carrier's
+    platform) posts for many, so its refused document goes to the one plant (or supplier) that
+    all its events name: by code, or by the GLN of a readPoint, bizLocation or destination.
+    Events naming several, or none: no plant (only people of every plant see the document, which
+    may hold several plants' events)."""
+    plant_id, supplier_id = system.plant_id, system.supplier_id
+    if plant_id is not None and supplier_id is not None:
+        return plant_id, supplier_id
+    result = epcis_capture_map(document)
+    mapped = _with_partner_codes([*result.events, *result.telemetry])
+    glns = {place.gln for found in event_places(document).values() for place in found}
+    if plant_id is None:
+        plant_id = _the_one(Plant, {m.data.get("plant") for m in mapped}, glns)
+    if supplier_id is None:
+        supplier_id = _the_one(Supplier, {m.data.get("supplier") for m in mapped}, set())
+    return plant_id, supplier_id
+
+
+def _the_one(model: type[Plant] | type[Supplier], codes: set, glns: set[str]) -> int | None:
+    named = {code for code in codes if isinstance(code, str) and code}
+    if not (named or glns):
+        return None
+    found = set(
+        model.objects.filter(Q(code__in=named) | Q(gln__in=glns | named)).values_list("pk", flat=True)
+    )
+    return found.pop() if len(found) == 1 else None
+
+
 def _candidate(mapped, *, source: str, index: int) -> Candidate:
     event = CloudEvent(
         specversion="1.0",
@@ -161,7 +199,7 @@ def _plan(document: Any, *, system: SourceSystem) -> _Plan:
     errors += [e for e in epcis_document_errors(document) if e.pointer not in covered]
     foreign = _foreign_plant_errors(document, system=system)
     errors += foreign
-    if isinstance(document, dict) and document.get("type") == "EPCISDocument":
+    if event_list_pointer(document) is not None:
         about_document = [e for e in errors if not _EVENT_POINTER.match(e.pointer)]
         if about_document:  # e.g. no @context or creationDate: no event can be taken from it
             raise CaptureRefused(errors, detail=about_document[0].detail)
@@ -238,8 +276,7 @@ def epcis_capture(
 
 
 def _event_count(document: Any) -> int:
-    body = document.get("epcisBody") if isinstance(document, dict) else None
-    events = body.get("eventList") if isinstance(body, dict) else None
+    events = document_event_list(document)
     return len(events) if isinstance(events, list) else 1
 
 
@@ -254,9 +291,21 @@ def capture_outcomes(
       error found (structure, CBV vocabulary, contract, plant, intake);
     - `proceed`: the valid events are stored; each invalid one is kept as a rejected message
       and its outcome is `rejected`;
-    - a document that is not one (not an EPCISDocument or event, no eventList, no @context, ...)
-      raises CaptureRefused whatever the behaviour.
+    - a document that is not one (not an EPCISDocument, EPCISQueryDocument or event, no
+      eventList, no @context, ...)
+      raises CaptureRefused whatever the behaviour;
+    - a CaptureRefused names the plant and supplier to keep the document under (`_filed_under`).
     """
+    try:
+        return _captured(system=system, document=document, behaviour=behaviour, request=request)
+    except CaptureRefused as refused:
+        refused.plant_id, refused.supplier_id = _filed_under(document, system=system)
+        raise
+
+
+def _captured(
+    *, system: SourceSystem, document: Any, behaviour: str, request: RequestRecord
+) -> list[Outcome]:
     plan = _plan(document, system=system)
     if plan.errors and behaviour == ROLLBACK:
         raise CaptureRefused(plan.errors, forbidden=plan.forbidden)

@@ -68,6 +68,8 @@ def _refusal(job: CaptureJob, refused: CaptureRefused, record: RequestRecord) ->
         status_code=status,
         problem_type="forbidden" if refused.forbidden else "validation-error",
         errors=refused.errors,
+        plant_id=refused.plant_id,
+        supplier_id=refused.supplier_id,
     )
     return {
         "type": SECURITY_EXCEPTION if refused.forbidden else VALIDATION_EXCEPTION,

@@ -3,6 +3,7 @@ whole at a looser limit; the lock is answered with our page, lapses, and an admi
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,8 +12,9 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
-from controltower.accounts.lockout import client_address
+from controltower.accounts.lockout import COMMAND_LINE, client_address
 from controltower.accounts.roles import Role
+from controltower.audit.models import AuditEntry
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +145,73 @@ def test_admins_see_the_failures_and_lift_a_lock_with_the_reset_command(client, 
     call_command("axes_reset_username", "alice")
 
     assert sign_in(client, "alice", PASSWORD).status_code == 302
+
+
+# --- lockouts and unlocks in our own audit log ----------------------------------------------------
+
+
+def audited(action: str) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(action=action).order_by("id"))
+
+
+@pytest.fixture
+def root(make_user):
+    user = make_user("root", Role.ADMIN)
+    user.is_staff = user.is_superuser = True
+    user.save()
+    return user
+
+
+def test_a_lockout_is_audited_once_with_the_username_and_address_and_no_password(client, alice):
+    for _ in range(5):
+        sign_in(client, "alice", "hunter2-guess", address="198.51.100.7")
+    for _ in range(3):  # refused while locked: the same lockout, not new ones
+        assert sign_in(client, "alice", "hunter2-guess", address="198.51.100.7").status_code == 429
+    assert sign_in(client, "alice", PASSWORD, address="198.51.100.7").status_code == 429
+
+    (entry,) = audited("signin.lockout")
+    assert (entry.object_type, entry.object_id) == ("accounts.user", str(alice.pk))
+    assert entry.details["username"] == "alice" and entry.details["address"] == "198.51.100.7"
+    assert "alice" in entry.summary and "198.51.100.7" in entry.summary
+    everything = json.dumps([entry.summary, entry.details, entry.reason, entry.actor_name])
+    assert "hunter2" not in everything and PASSWORD not in everything
+    assert entry.actor is None  # done by the throttle, not by a person
+
+
+def test_a_lockout_of_a_name_that_is_no_account_is_audited_by_that_name(client):
+    for _ in range(5):
+        sign_in(client, "nobody-here", "wrong")
+    (entry,) = audited("signin.lockout")
+    assert (entry.object_id, entry.details["username"]) == ("", "nobody-here")
+
+
+def test_an_admin_lifting_a_lock_in_the_admin_is_audited_with_the_admin(client, root, alice):
+    for _ in range(5):
+        sign_in(client, "alice", "wrong")
+    client.force_login(root)
+    attempts = list(AccessAttempt.objects.filter(username="alice").values_list("pk", flat=True))
+    response = client.post(
+        "/admin/axes/accessattempt/",
+        {"action": "delete_selected", "_selected_action": attempts, "post": "yes"},
+    )
+    assert response.status_code == 302 and not AccessAttempt.objects.filter(username="alice").exists()
+
+    (entry,) = audited("signin.unlock")
+    assert entry.actor == root and entry.object_id == str(alice.pk)
+    assert (entry.details["username"], entry.details["address"]) == ("alice", "10.0.0.1")
+    client.logout()
+    assert sign_in(client, "alice", PASSWORD).status_code == 302
+
+
+def test_an_unlock_with_the_reset_command_is_audited(client, alice, bob):
+    for _ in range(5):
+        sign_in(client, "alice", "wrong")
+    sign_in(client, "bob", "wrong")  # one failure: bob is not locked, so lifting it is no unlock
+
+    call_command("axes_reset")
+
+    (entry,) = audited("signin.unlock")
+    assert entry.actor_name == COMMAND_LINE and entry.details["username"] == "alice"
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,7 @@ events arrive, and jobs that must touch exactly their set and never double an ef
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +24,6 @@ from integrations.sandbox.services import sandbox_receiver_upsert
 from tests.conftest import (
     ChildProcess,
     child_env,
-    free_port,
     start_asgi_server,
     start_celery_worker,
     wait_for,
@@ -82,41 +79,6 @@ def test_a_worker_killed_mid_delivery_leads_to_redelivery_with_the_same_key_and_
         "interrupted",
         "delivered",
     ]
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis of our own on a free port, which this test may stop and start again."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CONTROLTOWER_REQUIRE_SERVICES"):
-            pytest.fail("redis-server is needed for the broker-outage test")
-        pytest.skip("redis-server not installed")
-    port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    log = tmp_path / "redis.log"
-
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(args, cwd=tmp_path, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-        wait_for(lambda: "Ready to accept connections" in log.read_text(), timeout=15, what="redis")
-        return process
-
-    state = {"process": start()}
-
-    class Handle:
-        url = f"redis://127.0.0.1:{port}/0"
-
-        def stop(self) -> None:
-            state["process"].terminate()
-            state["process"].wait(timeout=10)
-
-        def start(self) -> None:
-            state["process"] = start()
-
-    yield Handle()
-    if state["process"].poll() is None:
-        state["process"].terminate()
-        state["process"].wait(timeout=10)
 
 
 def test_with_redis_stopped_events_are_accepted_and_delivered_once_it_returns(

@@ -16,6 +16,7 @@ from integrations.delivery.models import Delivery
 from integrations.models import CaptureJob, Event, EventIdentifier, RejectedMessage
 from integrations.services.network import system_upsert
 from integrations.services.tokens import system_token_create
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +153,65 @@ def test_an_intake_refusal_rolls_back_the_events_already_stored(system_poster, s
     )
 
 
+QUERY_EVENTS = "/epcisBody/queryResults/resultsBody/eventList"
+
+
+def test_a_query_document_is_captured_like_a_capture_document(portal):
+    """An EPCISQueryDocument (a repository's answer to a query or subscription) carries its
+    events under epcisBody.queryResults.resultsBody.eventList: they are captured alike."""
+    response = portal(fixture("query_results_from_subscription.jsonld"))
+    assert response.status_code == 202, response.json()
+    job = response.json()
+    assert job["success"] and job["accepted"] == 2 == Event.objects.filter(mode="epcis").count()
+    assert set(Event.objects.values_list("type", flat=True)) == {"shipment.dispatched", "shipment.milestone"}
+    asn = Event.objects.get(type="shipment.dispatched")
+    assert asn.event_id == "urn:uuid:0d3b7a52-6e4f-4f0e-8f7b-1c2d3e4f5a60"
+    assert ("purchase_order", "4500012777") in set(
+        EventIdentifier.objects.filter(event=asn).values_list("kind", "value")
+    )
+    again = portal(fixture("query_results_from_subscription.jsonld")).json()
+    assert again["duplicate"] == 2 and Event.objects.count() == 2  # re-posting is idempotent
+
+
+def _query_document_with_a_bad_second_event() -> dict:
+    document = fixture("query_results_from_subscription.jsonld")
+    document["epcisBody"]["queryResults"]["resultsBody"]["eventList"][1]["bizStep"] = "shipped"
+    return document
+
+
+def test_a_bad_event_in_a_query_document_refuses_it_whole_naming_the_event(portal):
+    response = portal(_query_document_with_a_bad_second_event())
+    assert response.status_code == 400, response.json()
+    assert [e["pointer"] for e in response.json()["errors"]] == [f"{QUERY_EVENTS}/1/bizStep"]
+    assert Event.objects.count() == 0
+
+
+def test_proceed_stores_a_query_documents_valid_events_and_keeps_the_bad_one(portal):
+    response = portal(
+        _query_document_with_a_bad_second_event(), headers={"GS1-Capture-Error-Behaviour": "proceed"}
+    )
+    job = response.json()
+    assert (job["accepted"], job["rejected"]) == (1, 1)
+    kept = RejectedMessage.objects.get(pk=job["errors"][0]["rejected_message"])
+    assert json.loads(kept.body_text)["bizStep"] == "shipped"  # the event itself, not the document
+
+
+def test_a_query_document_without_its_results_is_refused_whole(portal):
+    document = fixture("query_results_from_subscription.jsonld")
+    del document["epcisBody"]["queryResults"]["resultsBody"]
+    response = portal(document)
+    assert response.status_code == 400
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/epcisBody/queryResults/resultsBody"]
+    assert Event.objects.count() == 0 and RejectedMessage.objects.count() == 1
+
+
+def test_a_query_document_over_the_capture_limit_is_refused(portal, settings):
+    settings.INTAKE_MAX_BATCH_EVENTS = 1
+    response = portal(fixture("query_results_from_subscription.jsonld"))
+    assert response.status_code == 413 and response.json()["errors"][0]["pointer"] == QUERY_EVENTS
+    assert Event.objects.count() == 0
+
+
 def test_receiving_in_urn_form_becomes_goods_received(portal):
     assert portal(fixture("receiving_urn_form.json"), content_type="application/json").status_code == 202
     assert Event.objects.filter(type="goods.received").exists()
@@ -239,6 +299,19 @@ def test_an_event_sent_to_another_plant_is_refused_naming_the_destination(system
     assert Event.objects.count() == 0  # never filed under the sender's plant P-NORTH
 
 
+def test_an_event_of_a_query_document_sent_to_another_plant_is_refused(system_poster, mes_north):
+    document = fixture("query_results_from_subscription.jsonld")
+    document["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]["destinationList"] = [
+        {"type": "location", "destination": SHIP_TO}
+    ]
+    response = system_poster(document, token=mes_north)
+    assert response.status_code in (400, 403), response.json()  # (a MES names no supplier either)
+    pointers = {e["pointer"]: e["detail"] for e in response.json()["errors"]}
+    destination = "/epcisBody/queryResults/resultsBody/eventList/0/destinationList/0/destination"
+    assert "P-SOUTH" in pointers[destination]
+    assert Event.objects.count() == 0
+
+
 def test_an_event_at_another_plants_location_is_refused(system_poster, mes_north):
     document = event_changed(destinationList=None, bizLocation={"id": SHIP_TO})
     response = system_poster(document, token=mes_north, headers={"GS1-Capture-Error-Behaviour": "proceed"})
@@ -262,3 +335,56 @@ def test_capture_jobs_are_shown_read_only_in_the_admin(portal, admin_client):
     page = admin_client.get(f"/admin/integrations/capturejob/{job.pk}/change/")
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert admin_client.get("/admin/integrations/capturejob/add/").status_code == 403
+
+
+# --- a document refused whole is kept where the people it concerns see it --------------------------
+
+
+@pytest.fixture
+def north_viewer(plants, make_user):
+    """A viewer of plant P-NORTH only; P-NORTH's ship-to location is the fixture's SHIP_TO."""
+    plant_upsert(code="P-NORTH", gln=gs1.gln(SHIP_TO))
+    make_user("north-viewer", Role.VIEWER, everything=False, plants=[plants["north"]])
+    client = Client()
+    client.login(username="north-viewer", password=PASSWORD)
+    return client
+
+
+def _sees(client: Client, rejected_pk: int) -> bool:
+    listed = [r["id"] for r in client.get("/api/v1/rejected-messages").json()["results"]]
+    on_page = f"/rejected/{rejected_pk}/" in client.get("/rejected/").content.decode()
+    detail = client.get(f"/api/v1/rejected-messages/{rejected_pk}").status_code
+    assert (rejected_pk in listed) == on_page == (detail == 200)
+    return on_page
+
+
+def test_a_document_refused_whole_is_seen_by_the_plant_its_events_go_to(
+    system_poster, network, north_viewer, plants, make_user
+):
+    """The ERP serves every plant, so the system names none: the refused document is kept under
+    the one plant its events name (here by the GLN of the ship-to location)."""
+    response = system_poster(event_changed(bizStep="shipped"), token=network["erp"].token)
+    assert response.status_code == 400, response.json()
+    rejected = response.json()["rejected_message"]
+    assert _sees(north_viewer, rejected)
+    make_user("south-viewer", Role.VIEWER, everything=False, plants=[plants["south"]])
+    south = Client()
+    south.login(username="south-viewer", password=PASSWORD)
+    assert not _sees(south, rejected)
+
+
+def test_a_refused_document_naming_two_plants_is_kept_under_neither(system_poster, network, north_viewer):
+    south_dock = "urn:epc:id:sgln:0614141.00001.0"
+    plant_upsert(code="P-SOUTH", gln=gs1.gln(south_dock))
+    document = event_changed(bizStep="shipped", readPoint={"id": south_dock})
+    response = system_poster(document, token=network["erp"].token)
+    assert response.status_code == 400, response.json()
+    assert not _sees(north_viewer, response.json()["rejected_message"])  # it holds P-SOUTH's event too
+
+
+def test_a_document_refused_by_a_plants_own_system_is_kept_under_that_plant(
+    system_poster, network, north_viewer
+):
+    response = system_poster(b'{"type": "Invoice"}', token=network["mes_north"].token)
+    assert response.status_code == 400
+    assert _sees(north_viewer, response.json()["rejected_message"])

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from controltower.masterdata.services import plant_upsert
+from integrations.adapters.epcis import gs1
 from integrations.models import CaptureJob, Event, RejectedMessage, SourceSystem
 from integrations.services.capture_jobs import capture_job_run, capture_jobs_sweep
 from integrations.tasks import capture_run, capture_sweep
@@ -70,6 +72,18 @@ def test_a_large_invalid_document_fails_its_job_and_stores_nothing(portal, large
     assert Event.objects.count() == 0
     kept = RejectedMessage.objects.get(pk=problem["rejected_message"])
     assert len(json.loads(kept.body_text)["epcisBody"]["eventList"]) == 3  # the whole document
+
+
+@pytest.mark.django_db
+def test_a_large_document_refused_in_a_worker_is_kept_under_the_plant_its_events_go_to(
+    system_poster, network, large
+):
+    """As a document refused in the request: the ERP names no plant; its events name one."""
+    plant_upsert(code="P-NORTH", gln=gs1.gln("urn:epc:id:sgln:0614141.00777.0"))  # the ship-to
+    response = system_poster(shipments(3, bad=1), token=network["erp"].token)
+    assert response.status_code == 202
+    assert capture_job_run(job_id=CaptureJob.objects.get().pk) == "refused"
+    assert RejectedMessage.objects.get().plant_id == network["mes_north"].system.plant_id
 
 
 @pytest.mark.django_db

@@ -65,6 +65,8 @@ EXAMPLES = {
     "examples/JSON/WithSensorData/SensorDataExample8.jsonld": [T],
     "examples/XML/WithEventHashID/event_with_identical_hash_id_7.json": [R],
 }
+#: Published EPCISQueryDocument examples (a query's results, captured like a document) -> types.
+QUERY_EXAMPLES = {"examples/JSON/EPCISQueryDocument.jsonld": [D, R]}
 
 #: openEPCIS negative cases -> the errors our mapper reports (pointer, start of detail). Most are
 #: schema violations the mapper does not need to check (left to epcis_schema_errors); SEMANTIC
@@ -142,7 +144,7 @@ def test_the_expectations_cover_every_published_document():
     found = {str(p.relative_to(SHARED)) for p in (SHARED / "examples").rglob("*.json*")}
     query_documents = {p for p in found if shared(p).get("type") != "EPCISDocument"}
     assert found - query_documents == set(EXAMPLES)
-    assert query_documents == {"examples/JSON/EPCISQueryDocument.jsonld"}
+    assert query_documents == set(QUERY_EXAMPLES)
     assert {p.name for p in (SHARED / "invalid-openepcis").iterdir()} == set(INVALID)
 
 
@@ -220,11 +222,14 @@ def test_urn_form_example_is_normalised_not_rejected(relative):
     assert received.data["extensions"]["epcis"]["disposition"] == "in_progress"
 
 
-@pytest.mark.parametrize("relative", shared_params(["examples/JSON/EPCISQueryDocument.jsonld"]))
-def test_query_document_is_not_a_capture_document(relative):
+@pytest.mark.parametrize("relative", shared_params(QUERY_EXAMPLES))
+def test_query_documents_map_their_results_events(relative):
     result = epcis_capture_map(shared(relative), **CODES)
-    assert (result.events, result.telemetry) == ([], [])
-    assert [e.pointer for e in result.errors] == ["/type"]
+    assert result.errors == [] and epcis_document_errors(shared(relative)) == []
+    assert_valid(result)
+    mapped = sorted([*result.events, *result.telemetry], key=lambda m: int(m.pointer.rsplit("/", 1)[1]))
+    assert [m.type for m in mapped] == QUERY_EXAMPLES[relative]
+    assert all(m.pointer.startswith("/epcisBody/queryResults/resultsBody/eventList/") for m in mapped)
 
 
 @pytest.mark.parametrize("name", shared_params(INVALID))
@@ -251,7 +256,9 @@ def epcis_schema() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("relative", shared_params([r for r in EXAMPLES if "WithEventHashID" not in r]))
+@pytest.mark.parametrize(
+    "relative", shared_params([*(r for r in EXAMPLES if "WithEventHashID" not in r), *QUERY_EXAMPLES])
+)
 def test_published_examples_are_schema_valid(relative, epcis_schema):
     assert epcis_schema_errors(shared(relative), epcis_schema) == []
 
@@ -306,16 +313,18 @@ def test_openepcis_negatives_are_refused_whole_and_store_nothing(name, portal):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("relative", shared_params(EXAMPLES))
+@pytest.mark.parametrize("relative", shared_params([*EXAMPLES, *QUERY_EXAMPLES]))
 def test_published_examples_are_captured_whole(relative, portal):
     response = portal(shared(relative))
     assert response.status_code == 202, response.json()
     job = response.json()
-    assert job["success"] and job["accepted"] == len(EXAMPLES[relative]) == Event.objects.count()
+    expected = {**EXAMPLES, **QUERY_EXAMPLES}[relative]
+    assert job["success"] and job["accepted"] == len(expected) == Event.objects.count()
 
 
 @pytest.mark.parametrize(
-    "relative", shared_params([*EXAMPLES, *(f"invalid-openepcis/{name}" for name in INVALID)])
+    "relative",
+    shared_params([*EXAMPLES, *QUERY_EXAMPLES, *(f"invalid-openepcis/{name}" for name in INVALID)]),
 )
 def test_what_gs1s_schema_refuses_our_checks_refuse(relative, epcis_schema):
     """Our structure check plus the mapper's CBV checks are at least as strict as GS1's schema
@@ -366,11 +375,12 @@ def _mutations(document: dict):
         [
             "examples/JSON/Example_9.6.1-ObjectEvent.jsonld",
             "examples/JSON/WithFullCombinationOfFields/object_event_all_possible_fields.jsonld",
+            "examples/JSON/EPCISQueryDocument.jsonld",
         ]
     ),
 )
 def test_mutations_gs1s_schema_refuses_our_checks_refuse(relative, epcis_schema):
-    """Every single-field mutation of two full examples that GS1's schema refuses, we refuse
+    """Every single-field mutation of three full examples that GS1's schema refuses, we refuse
     (a wider run over all examples and our fixtures, 11,082 mutations, found none either)."""
     gs1 = Draft7Validator(epcis_schema, format_checker=SCHEMA_FORMAT_CHECKER)
     missed = []

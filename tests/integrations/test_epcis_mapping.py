@@ -422,6 +422,27 @@ def test_several_problems_in_one_event_are_all_reported():
             {"type": "EPCISDocument", "epcisBody": {"eventList": []}},
             [("/epcisBody/eventList", "contains no events")],
         ),
+        ({"type": "EPCISQueryDocument"}, [("/epcisBody", "is required")]),
+        ({"type": "EPCISQueryDocument", "epcisBody": {}}, [("/epcisBody/queryResults", "is required")]),
+        (
+            {"type": "EPCISQueryDocument", "epcisBody": {"queryResults": "all"}},
+            [("/epcisBody/queryResults", "must be an object with a resultsBody")],
+        ),
+        (
+            {"type": "EPCISQueryDocument", "epcisBody": {"queryResults": {"resultsBody": {"eventList": {}}}}},
+            [("/epcisBody/queryResults/resultsBody/eventList", "must be an array of EPCIS events")],
+        ),
+        (
+            {"type": ["EPCISDocument"]},
+            [
+                (
+                    "/type",
+                    "['EPCISDocument'] is neither EPCISDocument nor EPCISQueryDocument nor an EPCIS event "
+                    "type (ObjectEvent, AggregationEvent, TransactionEvent, TransformationEvent, "
+                    "AssociationEvent)",
+                )
+            ],
+        ),
     ],
 )
 def test_garbage_gives_document_level_errors_and_no_events(value, errors):
@@ -433,7 +454,7 @@ def test_garbage_gives_document_level_errors_and_no_events(value, errors):
 @pytest.mark.parametrize(
     ("changes", "pointer"),
     [
-        ({"type": "EPCISQueryDocument"}, "/type"),
+        ({"type": "EPCISQueryDocument"}, "/epcisBody/queryResults"),  # its events sit elsewhere
         ({"type": "EPCISDoc"}, "/type"),
         ({"schemaVersion": "1.2"}, "/schemaVersion"),
         ({"schemaVersion": 2.0}, "/schemaVersion"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from integrations.contracts import FieldError
 
+from .documents import EVENT_LISTS
 from .mapping import map_event
 from .model import CaptureResult
 from .reading import EVENT_TYPES, read_event
@@ -14,9 +15,7 @@ from .references import Defaults
 
 __all__ = ["epcis_capture_map"]
 
-DOCUMENT_TYPE = "EPCISDocument"
 _SCHEMA_VERSION = re.compile(r"^2\.0(\.\d+)*$")
-_EVENT_LIST = "/epcisBody/eventList"
 
 
 def _document_events(document: Any) -> tuple[list[tuple[str, Any]], list[FieldError]]:
@@ -31,34 +30,39 @@ def _document_events(document: Any) -> tuple[list[tuple[str, Any]], list[FieldEr
     kind = document.get("type")
     if kind in EVENT_TYPES:  # a single event posted on its own
         return [("", document)], []
-    if kind != DOCUMENT_TYPE:
+    if not isinstance(kind, str) or kind not in EVENT_LISTS:
         return [], [_type_error(kind)]
     errors = _version_errors(document)
-    body = document.get("epcisBody")
-    if not isinstance(body, dict):
-        detail = "is required" if body is None else "must be an object with an eventList"
-        return [], [*errors, FieldError("/epcisBody", detail)]
-    events = body.get("eventList")
+    keys = EVENT_LISTS[kind].strip("/").split("/")
+    node = document
+    for depth, key in enumerate(keys[:-1]):  # down to the object that holds the eventList
+        child = node.get(key)
+        if not isinstance(child, dict):
+            detail = "is required" if child is None else f"must be an object with {_a(keys[depth + 1])}"
+            return [], [*errors, FieldError("/" + "/".join(keys[: depth + 1]), detail)]
+        node = child
+    where = "/" + "/".join(keys)
+    events = node.get(keys[-1])
     if events is None:
-        return [], [*errors, FieldError(_EVENT_LIST, "is required")]
+        return [], [*errors, FieldError(where, "is required")]
     if not isinstance(events, list):
-        return [], [*errors, FieldError(_EVENT_LIST, "must be an array of EPCIS events")]
+        return [], [*errors, FieldError(where, "must be an array of EPCIS events")]
     if not events:
-        return [], [*errors, FieldError(_EVENT_LIST, "contains no events")]
-    return ([] if errors else [(f"{_EVENT_LIST}/{i}", e) for i, e in enumerate(events)]), errors
+        return [], [*errors, FieldError(where, "contains no events")]
+    return ([] if errors else [(f"{where}/{i}", e) for i, e in enumerate(events)]), errors
+
+
+def _a(key: str) -> str:
+    return f"{'an' if key[0] in 'aeiou' else 'a'} {key}"
 
 
 def _type_error(kind: Any) -> FieldError:
     """Why a document's ``type`` is neither EPCISDocument nor an event type."""
     if kind is None:
         return FieldError("/type", "is required (EPCISDocument or an EPCIS event type)")
-    if kind == "EPCISQueryDocument":
-        return FieldError(
-            "/type",
-            "'EPCISQueryDocument' is a query result; capture takes an EPCISDocument or a single event",
-        )
     return FieldError(
-        "/type", f"{kind!r} is neither EPCISDocument nor an EPCIS event type ({', '.join(EVENT_TYPES)})"
+        "/type",
+        f"{kind!r} is neither {' nor '.join(EVENT_LISTS)} nor an EPCIS event type ({', '.join(EVENT_TYPES)})",
     )
 
 
@@ -75,7 +79,8 @@ def _version_errors(document: dict) -> list[FieldError]:
 def epcis_capture_map(
     document: Any, *, plant: str | None = None, supplier: str | None = None
 ) -> CaptureResult:
-    """Map an EPCIS 2.0 capture document, or a single EPCIS event, to canonical events.
+    """Map an EPCIS 2.0 capture document (an EPCISDocument, or an EPCISQueryDocument whose
+    results carry the events), or a single EPCIS event, to canonical events.
 
     ``plant`` / ``supplier`` are the calling system's ERP codes; they are used for the events'
     plant / supplier, and when absent the GLN of the event's destination / source stands in.
@@ -83,7 +88,8 @@ def epcis_capture_map(
     Guarantees:
 
     * never raises for any JSON value; every problem is a ``FieldError`` whose pointer is
-      relative to the posted document (e.g. ``/epcisBody/eventList/1/bizStep``);
+      relative to the posted document (e.g. ``/epcisBody/eventList/1/bizStep``, or
+      ``/epcisBody/queryResults/resultsBody/eventList/1/bizStep`` in a query document);
     * a document-level error (not an object, wrong ``type``, ``schemaVersion`` other than 2.0,
       missing or empty ``eventList``) means no events and no telemetry at all;
     * otherwise each event lands in exactly one place: ``events`` (a business contract),

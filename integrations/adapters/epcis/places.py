@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import gs1
+from .documents import document_event_list, event_list_pointer
 
 __all__ = ["Place", "event_places"]
 
@@ -27,13 +28,11 @@ class Place:
 def _events(document: Any) -> list[tuple[str, Any]]:
     if not isinstance(document, dict):
         return []
-    if document.get("type") != "EPCISDocument":
+    where = event_list_pointer(document)
+    if where is None:
         return [("", document)]
-    body = document.get("epcisBody")
-    events = body.get("eventList") if isinstance(body, dict) else None
-    return (
-        [(f"/epcisBody/eventList/{i}", e) for i, e in enumerate(events)] if isinstance(events, list) else []
-    )
+    events = document_event_list(document)
+    return [(f"{where}/{i}", e) for i, e in enumerate(events)] if isinstance(events, list) else []
 
 
 def _places_of(event: Any, pointer: str) -> list[Place]:

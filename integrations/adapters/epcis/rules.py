@@ -297,19 +297,11 @@ VOCABULARY_ELEMENT = _object(
     },
     required=("id",),
 )
+VOCABULARY_LIST = _array(
+    _object({"type": URI, "vocabularyElementList": _array(VOCABULARY_ELEMENT)}, required=("type",))
+)
 EPCIS_HEADER = _object(
-    {
-        "epcisMasterData": {
-            "type": "object",
-            "properties": {
-                "vocabularyList": _array(
-                    _object(
-                        {"type": URI, "vocabularyElementList": _array(VOCABULARY_ELEMENT)}, required=("type",)
-                    )
-                )
-            },
-        }
-    }
+    {"epcisMasterData": {"type": "object", "properties": {"vocabularyList": VOCABULARY_LIST}}}
 )
 DOCUMENT = _object(
     {
@@ -330,14 +322,47 @@ DOCUMENT = _object(
     },
     required=("@context", "type", "schemaVersion", "creationDate", "epcisBody"),
 )
-#: A capture document: an EPCISDocument, or one event on its own (which then needs its @context).
+#: A query's (or a subscription's) results: the events sit in the results body, and only the
+#: context, type and body are required (EPCIS 2.0 query interface, JSON binding).
+QUERY_DOCUMENT = _object(
+    {
+        "@context": CONTEXT,
+        "type": {"const": "EPCISQueryDocument"},
+        "id": URI,
+        "schemaVersion": {"type": "string", "pattern": "^\\d+(\\.\\d+)*$"},
+        "creationDate": TIME,
+        "epcisBody": _object(
+            {
+                "queryResults": _object(
+                    {
+                        "queryName": {"type": "string"},
+                        "subscriptionID": {"type": "string"},
+                        "resultsBody": _object(
+                            {"eventList": _array(EVENT), "vocabularyList": VOCABULARY_LIST},
+                            required=("eventList",),
+                        ),
+                    },
+                    required=("queryName", "resultsBody"),
+                )
+            },
+            required=("queryResults",),
+        ),
+    },
+    required=("@context", "type", "epcisBody"),
+)
+#: A capture document: an EPCISDocument or EPCISQueryDocument, or one event on its own (which
+#: then needs its @context).
 EPCIS_SCHEMA: dict = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "type": "object",
     "required": ["type"],
     "if": {"properties": {"type": {"const": "EPCISDocument"}}},
     "then": DOCUMENT,
-    "else": {"allOf": [EVENT, {"required": ["@context"]}]},
+    "else": {
+        "if": {"properties": {"type": {"const": "EPCISQueryDocument"}}},
+        "then": QUERY_DOCUMENT,
+        "else": {"allOf": [EVENT, {"required": ["@context"]}]},
+    },
 }
 
 _VALIDATOR = Draft7Validator(EPCIS_SCHEMA, format_checker=SCHEMA_FORMAT_CHECKER)
@@ -378,7 +403,8 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
 
 
 def epcis_document_errors(document: Any) -> list[FieldError]:
-    """Every structural problem of an EPCIS capture ``document`` (an EPCISDocument or one event).
+    """Every structural problem of an EPCIS capture ``document`` (an EPCISDocument, an
+    EPCISQueryDocument or one event).
 
     Guarantees: empty when the document has the structure EPCIS 2.0 prescribes; otherwise each
     problem once, at the JSON pointer of the offending field (a missing field: the field's own
