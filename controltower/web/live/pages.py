@@ -49,3 +49,50 @@ def register(page: LivePage) -> LivePage:
 
 
 register(LivePage("home", sections=("status",), kinds=frozenset({Kind.STATUS_CHANGED})))
+
+# network
+# The overview's status panel (above) gains the network's tiles; one entry per page, so it is
+# registered again with both sections.
+register(
+    LivePage(
+        "home",
+        sections=("status", "tiles"),
+        kinds=frozenset(
+            {
+                Kind.STATUS_CHANGED,
+                Kind.EVENT_ACCEPTED,
+                Kind.MESSAGE_REJECTED,
+                Kind.DELIVERY_CHANGED,
+                Kind.DEAD_LETTERED,
+                Kind.TARGET_CHANGED,
+            }
+        ),
+    )
+)
+# A target's backlog moves when routing writes its deliveries (in intake's transaction: announced
+# as EVENT_ACCEPTED) and as workers send, park or give them up (DELIVERY_CHANGED, DEAD_LETTERED).
+register(
+    LivePage(
+        "targets",
+        sections=("table",),
+        kinds=frozenset(
+            {Kind.TARGET_CHANGED, Kind.EVENT_ACCEPTED, Kind.DELIVERY_CHANGED, Kind.DEAD_LETTERED}
+        ),
+    )
+)
+register(LivePage("systems", sections=("table",), kinds=frozenset({Kind.SYSTEM_CHANGED})))
+register(
+    LivePage(
+        "rejected-messages",
+        sections=("table",),
+        kinds=frozenset({Kind.MESSAGE_REJECTED, Kind.MESSAGE_CHANGED}),
+    )
+)
+register(
+    LivePage(
+        "rejected-message",
+        sections=("resubmissions",),
+        kinds=frozenset({Kind.MESSAGE_CHANGED}),
+        matches=same_id("pk"),
+    )
+)
