@@ -23,13 +23,14 @@ from integrations.models import RejectedMessage
 from integrations.services import intake
 from tests.factories import po_released, post_events
 
-pytestmark = pytest.mark.django_db
+# Real commits: what listeners hear is what a committed transaction announced, once.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def hearing(django_capture_on_commit_callbacks):
+def hearing():
     """`with hearing() as heard:` — `heard` lists the changes announced inside the block, as
-    listeners hear them once the work commits."""
+    listeners hear them once the work commits (these tests commit for real)."""
 
     @contextmanager
     def hear() -> Iterator[list[Change]]:
@@ -40,8 +41,7 @@ def hearing(django_capture_on_commit_callbacks):
 
         changed.connect(listen, weak=False, dispatch_uid="test-hearing")
         try:
-            with django_capture_on_commit_callbacks(execute=True):
-                yield found
+            yield found
         finally:
             changed.disconnect(dispatch_uid="test-hearing")
 
