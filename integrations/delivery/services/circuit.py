@@ -63,12 +63,12 @@ def circuit_record(*, target: Target, outcome: Outcome, now: datetime) -> None:
     """
     if outcome.target_unhealthy:
         Target.objects.filter(pk=target.pk).update(consecutive_failures=F("consecutive_failures") + 1)
-        opened = (
+        tripped = (
             Target.objects.filter(pk=target.pk, consecutive_failures__gte=target.circuit_threshold)
             .exclude(circuit=Target.Circuit.OPEN)
             .update(circuit=Target.Circuit.OPEN, circuit_opened_at=now)
         )
-        if opened:
+        if tripped:
             announce(Kind.TARGET_CHANGED, target.pk)
     elif outcome.delivered or outcome.status_code is not None and outcome.error_class != "http_429":
         if target.circuit != Target.Circuit.CLOSED or target.consecutive_failures:
