@@ -235,6 +235,9 @@ def targets(request: HttpRequest) -> HttpResponse:
                     for value, label in Delivery.Status.choices
                 ],
                 "any": bool(counts[target.pk]),
+                # What waits to be sent (pending, retrying, parked while paused): grows live while
+                # the target is paused and events keep coming.
+                "backlog": sum(n for status, n in counts[target.pk].items() if status not in FINAL),
                 "draining": bool(target.draining_until and target.draining_until > now),
             }
             for target in page

@@ -6,7 +6,6 @@ import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -21,27 +20,40 @@ from integrations.contracts.identifiers import identifier_specs
 from integrations.delivery.models import Resubmission
 from integrations.delivery.selectors import QueryError
 from integrations.delivery.services.resubmission import rejected_resubmit
+from integrations.models import SourceSystem
 
 PAGE_SIZE = 50
 
 
 @require_capability(Capability.VIEW)
 def systems(request: HttpRequest) -> HttpResponse:
+    """Each system with when it was last heard from and its recent rates (live: `SYSTEM_CHANGED`)."""
     access = access_for(request.user)
-    rows = selectors.systems_visible(access=access).annotate(
-        event_count=Count("events", distinct=True), last_event_at=Max("events__received_at")
-    )
+    rows = selectors.systems_with_activity(access=access)
     kind = request.GET.get("kind", "")
     if kind:
         rows = rows.filter(kind=kind)
+    window_minutes = int(selectors.ACTIVITY_WINDOW.total_seconds() // 60)
     context = {
-        "systems": rows,
+        "systems": [_system_row(system, window_minutes) for system in rows],
+        "window_minutes": window_minutes,
         "kind": kind,
-        "kinds": rows.model.Kind.choices,
+        "kinds": SourceSystem.Kind.choices,
         # Only those who configure the network can onboard a system; others are told whom to ask.
         "can_configure": access.can(Capability.CONFIGURE),
     }
     return render(request, page_or_partial(request, "web/systems.html", "table"), context)
+
+
+def _system_row(system: SourceSystem, window_minutes: int) -> dict:
+    seen = [at for at in (system.last_event_at, system.last_rejected_at) if at is not None]
+    offered = system.recent_events + system.recent_rejected
+    return {
+        "system": system,
+        "last_seen": max(seen, default=None),
+        "per_minute": system.recent_events / window_minutes,
+        "error_percent": 100 * system.recent_rejected / offered if offered else None,
+    }
 
 
 @require_capability(Capability.VIEW)
@@ -60,7 +72,8 @@ def contracts(request: HttpRequest) -> HttpResponse:
 
 @require_capability(Capability.VIEW)
 def rejected_messages(request: HttpRequest) -> HttpResponse:
-    queryset = selectors.rejected_messages_visible(access=access_for(request.user))
+    """Refused messages, newest first; new ones and resubmission outcomes appear live."""
+    queryset = selectors.rejected_messages_listed(access=access_for(request.user))
     system = request.GET.get("system", "")
     if system:
         queryset = queryset.filter(system__code=system)
@@ -73,7 +86,7 @@ def rejected_messages(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
     """A refused message as received; operators fix and resubmit it here (POST), and every
-    resubmission is listed with what it became (an event, or a new refusal)."""
+    resubmission is listed with what it became (an event, or a new refusal), live."""
     access = access_for(request.user)
     rejected = get_object_or_404(selectors.rejected_messages_visible(access=access), pk=pk)
     pretty = None
@@ -105,7 +118,8 @@ def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("original")
         .first(),
     }
-    return render(request, "web/rejected_detail.html", context, status=400 if form["error"] else 200)
+    template = page_or_partial(request, "web/rejected_detail.html", "resubmissions")
+    return render(request, template, context, status=400 if form["error"] else 200)
 
 
 def _trace_of(event_pk: int | None, access):

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from controltower.accounts import selectors as account_selectors
@@ -18,6 +19,7 @@ from controltower.health.checks import readiness, worker_status
 from controltower.masterdata import selectors as masterdata_selectors
 from controltower.problems import PROBLEM_TYPES, is_api_request, problem_response
 from controltower.web.htmx import page_or_partial
+from integrations import selectors as integration_selectors
 
 
 def status_context() -> dict[str, object]:
@@ -28,8 +30,10 @@ def status_context() -> dict[str, object]:
 @require_capability(Capability.VIEW)
 def home(request: HttpRequest) -> HttpResponse:
     access = access_for(request.user)
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     context = {
         **status_context(),
+        "counts": integration_selectors.network_counts(access=access, since=today),
         "roles": account_selectors.roles_of(user=request.user),
         "plant_count": masterdata_selectors.plants_visible(scope=access.scope).count(),
         "supplier_count": masterdata_selectors.suppliers_visible(scope=access.scope).count(),

@@ -27,6 +27,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from controltower.changes import Kind, announce
 from controltower.masterdata.models import Plant, Supplier
 from controltower.masterdata.selectors import partner_ids
 from integrations.adapters.cloudevents import CloudEvent, intake_errors, parse_rfc3339
@@ -140,7 +141,26 @@ def events_ingest(
         deliveries_route(events=[_routed(c) for c in checked if c.outcome.status == ACCEPTED])
         if accepted:
             transaction.on_commit(lambda: events_accepted.send(sender=Event, event_ids=accepted))
+        _announce(checked, system=system)
     return [item.outcome for item in checked]
+
+
+def _announce(checked: list[_Checked], *, system: SourceSystem) -> None:
+    """Tell live pages what this request changed, from what is in memory (no query: this is the
+    hot path). The sending system's activity changed whenever something was stored or refused;
+    its refusals announce themselves (`rejected_message_record`)."""
+    stored = False
+    for item in checked:
+        if item.outcome.status == ACCEPTED:
+            stored = True
+            announce(
+                Kind.EVENT_ACCEPTED,
+                item.outcome.event_pk,
+                plant_ids=item.plant_id,
+                supplier_ids=item.supplier_id,
+            )
+    if stored:
+        announce(Kind.SYSTEM_CHANGED, system.pk, plant_ids=system.plant_id, supplier_ids=system.supplier_id)
 
 
 def _routed(item: _Checked) -> RoutedEvent:

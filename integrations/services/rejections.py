@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from controltower.changes import Kind, announce
 from integrations.adapters.json_values import (
     error_dicts,
     json_decode,
@@ -45,7 +46,8 @@ def rejected_message_record(
     plant_id: int | None = None,
     supplier_id: int | None = None,
 ) -> RejectedMessage:
-    """Store one refused message and announce it (after commit) with `message_rejected`.
+    """Store one refused message and announce it (after commit) with `message_rejected`, and to
+    live pages as `MESSAGE_REJECTED` (and `SYSTEM_CHANGED` for its sender).
 
     Whatever arrived is kept: the body as bytes, exactly; headers, errors and the event's
     source/id/type as text with NUL and lone surrogates escaped (PostgreSQL holds neither)."""
@@ -77,6 +79,11 @@ def rejected_message_record(
         ignore_conflicts=True,
     )
     transaction.on_commit(lambda: message_rejected.send(sender=RejectedMessage, rejected=rejected))
+    announce(
+        Kind.MESSAGE_REJECTED, rejected.pk, plant_ids=rejected.plant_id, supplier_ids=rejected.supplier_id
+    )
+    if system is not None:  # its error count changed
+        announce(Kind.SYSTEM_CHANGED, system.pk, plant_ids=system.plant_id, supplier_ids=system.supplier_id)
     return rejected
 
 

@@ -59,3 +59,34 @@ def test_only_admins_are_told_to_onboard_systems_with_create_token(client, make_
     make_user("root", Role.ADMIN, everything=False, plants=[plants["south"]])
     client.login(username="root", password=PASSWORD)
     assert "manage.py create_token" in client.get("/systems/").content.decode()
+
+
+def test_systems_page_shows_last_seen_rates_and_recent_refusals(client, viewer, network):
+    for po in ("4500000001", "4500000002", "4500000003"):
+        post_events(client, network["mes_north"], po_released(po, source="MES-NORTH"))
+    post_events(client, network["mes_north"], po_released(source="MES-NORTH", po_number=""))
+    client.force_login(viewer)
+    page = client.get("/systems/").content.decode()
+    row = page[page.index('id="system-MES-NORTH"') :].split("</tr>")[0]
+    assert '<td class="rate">0.2</td>' in row  # 3 events over the 15-minute window
+    assert 'href="/rejected/?system=MES-NORTH">1</a>' in row and "25%" in row
+    assert "never" not in row
+    other = page[page.index('id="system-PORTAL-ACME"') :].split("</tr>")[0]
+    assert "never" in other and '<td class="rate">0</td>' in other
+
+
+def test_the_overview_tiles_count_within_scope(client, make_user, plants, network):
+    post_events(client, network["erp"], po_released("4500000001", plant="P-NORTH", supplier="S-BOLT"))
+    post_events(client, network["erp"], po_released("4500000002", plant="P-SOUTH", supplier="S-BOLT"))
+    post_events(client, network["erp"], po_released(po_number=""))  # refused; ERP has no plant
+    make_user("n", Role.VIEWER, everything=False, plants=[plants["north"]])
+    client.login(username="n", password=PASSWORD)
+    tiles = client.get("/").content.decode()
+    assert "<strong>1</strong> event accepted today" in tiles
+    assert "<strong>0</strong> rejected today" in tiles
+    make_user("all", Role.VIEWER)
+    client.login(username="all", password=PASSWORD)
+    tiles = client.get("/").content.decode()
+    assert (
+        "<strong>2</strong> events accepted today" in tiles and "<strong>1</strong> rejected today" in tiles
+    )

@@ -44,11 +44,11 @@ PAGES: dict[str, LivePage] = {}
 
 
 def register(page: LivePage) -> LivePage:
+    if page.url_name in PAGES:  # one entry per page: a second would silently replace the first
+        raise ValueError(f"{page.url_name!r} is registered as a live page already")
     PAGES[page.url_name] = page
     return page
 
-
-register(LivePage("home", sections=("status",), kinds=frozenset({Kind.STATUS_CHANGED})))
 
 # traces
 # The list: counts per state, the "N new" bar and the changed rows' cells (see `trace_views.traces`).
@@ -60,6 +60,52 @@ register(
         "trace",
         sections=("summary", "milestones", "hops", "deliveries", "timeline"),
         kinds=frozenset({Kind.TRACE_CHANGED, Kind.MILESTONE_LATE}),
+        matches=same_id("pk"),
+    )
+)
+
+# network
+# The overview: platform status and the network's tiles.
+register(
+    LivePage(
+        "home",
+        sections=("status", "tiles"),
+        kinds=frozenset(
+            {
+                Kind.STATUS_CHANGED,
+                Kind.EVENT_ACCEPTED,
+                Kind.MESSAGE_REJECTED,
+                Kind.DELIVERY_CHANGED,
+                Kind.DEAD_LETTERED,
+                Kind.TARGET_CHANGED,
+            }
+        ),
+    )
+)
+# A target's backlog moves when routing writes its deliveries (in intake's transaction: announced
+# as EVENT_ACCEPTED) and as workers send, park or give them up (DELIVERY_CHANGED, DEAD_LETTERED).
+register(
+    LivePage(
+        "targets",
+        sections=("table",),
+        kinds=frozenset(
+            {Kind.TARGET_CHANGED, Kind.EVENT_ACCEPTED, Kind.DELIVERY_CHANGED, Kind.DEAD_LETTERED}
+        ),
+    )
+)
+register(LivePage("systems", sections=("table",), kinds=frozenset({Kind.SYSTEM_CHANGED})))
+register(
+    LivePage(
+        "rejected-messages",
+        sections=("table",),
+        kinds=frozenset({Kind.MESSAGE_REJECTED, Kind.MESSAGE_CHANGED}),
+    )
+)
+register(
+    LivePage(
+        "rejected-message",
+        sections=("resubmissions",),
+        kinds=frozenset({Kind.MESSAGE_CHANGED}),
         matches=same_id("pk"),
     )
 )

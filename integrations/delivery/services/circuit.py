@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import F
 
+from controltower.changes import Kind, announce
 from integrations.delivery.models import Target
 from integrations.delivery.services.policy import Outcome
 
@@ -39,6 +40,8 @@ def circuit_gate(*, target: Target, now: datetime) -> Gate:
         won = Target.objects.filter(
             pk=target.pk, circuit=Target.Circuit.OPEN, circuit_opened_at=opened
         ).update(circuit=Target.Circuit.HALF_OPEN, circuit_opened_at=now)
+        if won:
+            announce(Kind.TARGET_CHANGED, target.pk)
         return Gate(go=True, probe=True) if won else Gate(go=False, wait_until=now + PROBE_WAIT)
     # HALF_OPEN: someone is probing; take over only if that probe must have ended long ago.
     stale_at = opened + timedelta(seconds=target.timeout_seconds + 30)
@@ -55,15 +58,21 @@ def circuit_record(*, target: Target, outcome: Outcome, now: datetime) -> None:
     """Count the answer toward the circuit: an unhealthy one may open it, a healthy one closes it.
 
     A 429 counts neither way (the target is up but busy; Retry-After governs). Writes happen only
-    when something changes, so a healthy target's hot path costs no update.
+    when something changes, so a healthy target's hot path costs no update. The circuit opening
+    or closing is announced as `TARGET_CHANGED` (targets are not scoped).
     """
     if outcome.target_unhealthy:
         Target.objects.filter(pk=target.pk).update(consecutive_failures=F("consecutive_failures") + 1)
-        Target.objects.filter(pk=target.pk, consecutive_failures__gte=target.circuit_threshold).exclude(
-            circuit=Target.Circuit.OPEN
-        ).update(circuit=Target.Circuit.OPEN, circuit_opened_at=now)
+        tripped = (
+            Target.objects.filter(pk=target.pk, consecutive_failures__gte=target.circuit_threshold)
+            .exclude(circuit=Target.Circuit.OPEN)
+            .update(circuit=Target.Circuit.OPEN, circuit_opened_at=now)
+        )
+        if tripped:
+            announce(Kind.TARGET_CHANGED, target.pk)
     elif outcome.delivered or outcome.status_code is not None and outcome.error_class != "http_429":
         if target.circuit != Target.Circuit.CLOSED or target.consecutive_failures:
             Target.objects.filter(pk=target.pk).update(
                 circuit=Target.Circuit.CLOSED, consecutive_failures=0, circuit_opened_at=None
             )
+            announce(Kind.TARGET_CHANGED, target.pk)

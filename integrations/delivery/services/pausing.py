@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from controltower.audit.services import audit_record
+from controltower.changes import Kind, announce
 from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.delivery.models import Delivery, DeliveryAttempt, Target
 from integrations.delivery.services.delivering import delivery_attempt
@@ -46,6 +47,7 @@ def target_pause(*, target: Target, user, reason: str) -> bool:
             audit_record(
                 actor=user, action="target.pause", obj=target, summary=f"Paused {target.code}", reason=reason
             )
+            announce(Kind.TARGET_CHANGED, target.pk)  # a target serves every scope: not scoped
     target.refresh_from_db()
     if changed:
         logger.info("delivery: %s paused by %s: %s", target.code, user, reason)
@@ -71,6 +73,7 @@ def target_resume(*, target: Target, user) -> bool:
                 obj=target,
                 summary=f"Resumed {target.code}; {waiting} waiting delivery(ies) drain in order",
             )
+            announce(Kind.TARGET_CHANGED, target.pk)
     target.refresh_from_db()
     if changed:
         logger.info("delivery: %s resumed by %s", target.code, user)
@@ -94,6 +97,7 @@ def target_drain(*, target_id: int, batch: int = DRAIN_BATCH) -> tuple[int, bool
     )
     if not held:
         return 0, False
+    announce(Kind.TARGET_CHANGED, target_id)  # "draining what waited"
     done = 0
     try:
         for _ in range(batch):
@@ -104,7 +108,8 @@ def target_drain(*, target_id: int, batch: int = DRAIN_BATCH) -> tuple[int, bool
             done += 1
         return done, Delivery.objects.filter(target_id=target_id, status=Delivery.Status.PAUSED).exists()
     finally:
-        Target.objects.filter(pk=target_id, draining_until=lease).update(draining_until=None)
+        if Target.objects.filter(pk=target_id, draining_until=lease).update(draining_until=None):
+            announce(Kind.TARGET_CHANGED, target_id)
 
 
 def _next_parked(target_id: int) -> int | None:

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.audit.services import audit_record
+from controltower.changes import Kind, announce
 from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.adapters.cloudevents import parse_structured
 from integrations.adapters.json_values import error_dicts, json_decode, text_problem
@@ -49,7 +50,15 @@ def rejected_resubmit(*, rejected: RejectedMessage, body: str, reason: str, user
         from integrations.delivery.tasks import resubmit
 
         enqueue_after_commit(resubmit, queue="ingest", resubmission_id=resubmission.pk)
+        _announce_message_changed(rejected)
     return resubmission
+
+
+def _announce_message_changed(rejected: RejectedMessage) -> None:
+    """The rejected message's page lists its resubmissions and what they became."""
+    announce(
+        Kind.MESSAGE_CHANGED, rejected.pk, plant_ids=rejected.plant_id, supplier_ids=rejected.supplier_id
+    )
 
 
 def resubmissions_sweep(*, stale_after) -> int:
@@ -96,5 +105,10 @@ def resubmission_run(*, resubmission_id: int) -> str:
         fields |= {"state": Resubmission.State.ACCEPTED, "event_id": outcome.event_pk}
     else:
         fields |= {"state": Resubmission.State.REJECTED, "rejected_again_id": outcome.rejected_pk}
-    Resubmission.objects.filter(pk=resubmission.pk, state=Resubmission.State.QUEUED).update(**fields)
+    with transaction.atomic():
+        finished = Resubmission.objects.filter(pk=resubmission.pk, state=Resubmission.State.QUEUED).update(
+            **fields
+        )
+        if finished:
+            _announce_message_changed(resubmission.original)
     return fields["state"]
