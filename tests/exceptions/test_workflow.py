@@ -32,13 +32,15 @@ pytestmark = pytest.mark.django_db
 def test_every_action_is_in_the_history_and_the_audit_log_with_before_and_after(
     refuse, handler, make_user, django_capture_on_commit_callbacks
 ):
-    case = open_case(refuse)
     colleague = make_user("carla", Role.EXCEPTION_HANDLER)
     team = Team.objects.create(name="Inbound")
     heard = []
     changed.connect(lambda sender, changes, **kw: heard.extend(changes), weak=False, dispatch_uid="t-heard")
     try:
+        # The test's transaction never commits: its on-commit callbacks (one batch of changes)
+        # run at the end of this block, so the case is opened within it too.
         with django_capture_on_commit_callbacks(execute=True):
+            case = open_case(refuse)
             case_acknowledge(case_id=case.pk, user=handler, version=1)
             case_assign(case_id=case.pk, user=handler, assignee=colleague, team=team, version=2)
             case_snooze(case_id=case.pk, user=colleague, until=timezone.now() + timedelta(hours=2), version=3)

@@ -49,3 +49,17 @@ def register(page: LivePage) -> LivePage:
 
 
 register(LivePage("home", sections=("status",), kinds=frozenset({Kind.STATUS_CHANGED})))
+
+# exceptions
+register(
+    # "My queue" and "my teams" differ per person: rendered per user.
+    LivePage("cases", sections=("queue",), kinds=frozenset({Kind.CASE_CHANGED}), per_user=True)
+)
+register(
+    LivePage(
+        "case",
+        sections=("summary", "occurrences", "history"),
+        kinds=frozenset({Kind.CASE_CHANGED}),
+        matches=same_id("pk"),
+    )
+)
