@@ -187,6 +187,7 @@ class CaseEntry(models.Model):
     comment = models.TextField(blank=True)
 
     class Meta:
+        verbose_name_plural = "case entries"
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["case", "at"], name="case_entry_by_case")]
 

@@ -13,6 +13,8 @@ from controltower.changes import Kind, announce
 from exceptions.models import Case, CaseEntry
 
 #: The fields a history entry shows before → after.
+#: What an opened case's first history line shows.
+OPENING_FIELDS = ("state", "severity", "sla_due_at")
 WORKFLOW_FIELDS = (
     "state",
     "severity",
@@ -35,7 +37,10 @@ def _plain(value: Any) -> Any:
 
 
 def case_snapshot(case: Case, fields: tuple[str, ...] = WORKFLOW_FIELDS) -> dict[str, Any]:
-    return {name: _plain(getattr(case, name)) for name in fields}
+    snapshot = {name: _plain(getattr(case, name)) for name in fields}
+    if "severity" in snapshot:  # as people read it, not its sort number
+        snapshot["severity"] = case.get_severity_display()
+    return snapshot
 
 
 def case_announce(case: Case) -> None:

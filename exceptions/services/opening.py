@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exceptions.models import Case, CaseEntry, Occurrence
-from exceptions.services.history import case_announce, case_history_record, case_snapshot
+from exceptions.services.history import OPENING_FIELDS, case_announce, case_history_record, case_snapshot
 from exceptions.services.sla import sla_due
 
 OPENED, REOPENED, FOLDED, UNCHANGED = "opened", "reopened", "folded", "unchanged"
@@ -162,7 +162,7 @@ def _open_or_fold(fingerprint: str, sightings: list[Sighting]) -> Outcome:
             case=case,
             actor=None,
             action=CaseEntry.Action.OPENED,
-            after=case_snapshot(case),
+            after=case_snapshot(case, OPENING_FIELDS),
             comment=case.summary,
         )
         return Outcome(case, OPENED, added)
