@@ -6,13 +6,8 @@ from typing import Any
 
 from controltower.changes import Change, Kind
 
-#: Which changes concern cases, and under which task argument their ids go.
-FOLLOWED: dict[Kind, str] = {
-    Kind.MESSAGE_REJECTED: "rejected_ids",
-    Kind.MESSAGE_CHANGED: "rejected_ids",
-    Kind.DEAD_LETTERED: "delivery_ids",
-    Kind.DELIVERY_CHANGED: "delivery_ids",
-}
+#: Which changes concern cases.
+REJECTED_KINDS = frozenset({Kind.MESSAGE_REJECTED, Kind.MESSAGE_CHANGED})
 # Fail fast when the broker is unreachable: this runs after the commit of whoever changed things
 # (a request, a delivery worker), and the sweeper catches up anyway.
 _PUBLISH_OPTIONS = {
@@ -21,19 +16,37 @@ _PUBLISH_OPTIONS = {
 }
 
 
+def _counted(delivery_ids: set[int]) -> set[int]:
+    from exceptions.models import Occurrence
+
+    return set(
+        Occurrence.objects.filter(
+            source=Occurrence.Source.DELIVERY, ref_id__in=delivery_ids, cleared_at__isnull=True
+        ).values_list("ref_id", flat=True)
+    )
+
+
+def _ids(changes: list[Change], kinds: frozenset[Kind] | set[Kind]) -> set[int]:
+    found = set()
+    for change in changes:
+        if change.kind in kinds and change.id is not None:
+            try:
+                found.add(int(change.id))
+            except (TypeError, ValueError):
+                continue
+    return found
+
+
 def cases_follow_changes(sender: Any, changes: list[Change], **kwargs: Any) -> None:
     """Receiver of `controltower.changes.changed` (sent after commit): queue ONE `follow` task
     for the batch on the rules queue. A lost task is the sweeper's (`exceptions.sweep`)."""
-    ids: dict[str, set[int]] = {"rejected_ids": set(), "delivery_ids": set()}
-    for change in changes:
-        name = FOLLOWED.get(change.kind)
-        if name is None or change.id is None:
-            continue
-        try:
-            ids[name].add(int(change.id))
-        except (TypeError, ValueError):
-            continue
-    if not any(ids.values()):
+    rejected_ids = _ids(changes, REJECTED_KINDS)
+    dead_ids = _ids(changes, {Kind.DEAD_LETTERED})
+    # Every delivery announces its changes, nearly all of them "delivered": only those a case
+    # counts matter (one indexed read here instead of a task per batch of deliveries).
+    changed_ids = _ids(changes, {Kind.DELIVERY_CHANGED}) - dead_ids
+    delivery_ids = dead_ids | (_counted(changed_ids) if changed_ids else set())
+    if not (rejected_ids or delivery_ids):
         return
     from controltower.queueing import enqueue
     from exceptions.tasks import follow
@@ -42,5 +55,6 @@ def cases_follow_changes(sender: Any, changes: list[Change], **kwargs: Any) -> N
         follow,
         queue="rules",
         options=_PUBLISH_OPTIONS,
-        **{name: sorted(values) for name, values in ids.items()},
+        rejected_ids=sorted(rejected_ids),
+        delivery_ids=sorted(delivery_ids),
     )

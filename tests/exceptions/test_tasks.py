@@ -4,6 +4,7 @@ worker opens, folds and self-resolves cases from what it reads."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.db import transaction
@@ -17,6 +18,10 @@ from tests.exceptions.conftest import deliver_again
 from tests.factories import po_released
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _follow_tasks(worker) -> int:
+    return sum("exceptions.follow[" in line and "received" in line for line in worker.output().splitlines())
 
 
 def _case(**filters) -> Case | None:
@@ -50,6 +55,11 @@ def test_changes_reach_cases_through_the_real_rules_task(
         lambda: _case(kind="dead_letter", state="resolved"), timeout=60, what="the case to resolve itself"
     )
     assert resolved.entries.first().action == "self_resolved"
+    # Deliveries change all the time; one no case counts (any more) queues no task at all.
+    tasks = _follow_tasks(celery_worker_process)
+    announce(Kind.DELIVERY_CHANGED, delivery.pk, plant_ids=delivery.plant_id)
+    time.sleep(2)
+    assert _follow_tasks(celery_worker_process) == tasks
 
     # A refused message fixed and resubmitted: the resubmission runs in the worker (ingest
     # queue); its outcome announced, the case of that message loses an occurrence.
