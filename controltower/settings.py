@@ -95,6 +95,8 @@ INSTALLED_APPS = [
     "integrations.sandbox",
     # traces: read integrations; exception rules may read them
     "controltower.traces",
+    # exceptions: cases from failures and rules; read integrations and traces, call their services
+    "exceptions",
     # roof: pages and live views, imports everything, imported by nothing
     "controltower.web",
 ]
@@ -335,7 +337,17 @@ CELERY_BEAT_SCHEDULE["epcis-capture-sweep"] = {
     "schedule": 30.0,
     "options": {"queue": CELERY_QUEUES["ingest"], "expires": 30},
 }
+# Exception queues (issue #11): the sweep opens cases the change path missed (within the look-back
+# window), clears occurrences whose cause is gone and ends snoozes; handling time per severity.
+EXCEPTIONS_SWEEP_LOOKBACK_HOURS = env_int("EXCEPTIONS_SWEEP_LOOKBACK_HOURS", 72, minimum=1)
+EXCEPTIONS_SLA_HOURS = {4: 1, 3: 4, 2: 24, 1: 72}  # Case.Severity: critical, high, medium, low
+CELERY_BEAT_SCHEDULE["exceptions-sweep"] = {
+    "task": "exceptions.sweep",
+    "schedule": float(env_int("EXCEPTIONS_SWEEP_SECONDS", 60, minimum=1)),
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
 CELERY_TASK_ROUTES = {
+    "exceptions.*": {"queue": CELERY_QUEUES["rules"]},
     "controltower.traces.*": {"queue": CELERY_QUEUES["rules"]},
     "integrations.delivery.replay_*": {"queue": CELERY_QUEUES["replay"]},
     "integrations.delivery.resubmit": {"queue": CELERY_QUEUES["ingest"]},

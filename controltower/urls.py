@@ -11,7 +11,7 @@ from controltower.accounts import apis as account_apis
 from controltower.health import views as health_views
 from controltower.masterdata import apis as masterdata_apis
 from controltower.traces import apis as trace_apis
-from controltower.web import api_docs, network_views, trace_views
+from controltower.web import api_docs, exception_views, network_views, trace_views
 from controltower.web import views as web_views
 from integrations.apis import catalog as catalog_apis
 from integrations.apis import epcis as epcis_apis
@@ -58,6 +58,11 @@ urlpatterns = [
     path("rejected/", network_views.rejected_messages, name="rejected-messages"),
     path("rejected/<int:pk>/", network_views.rejected_message, name="rejected-message"),
     path("", include("controltower.web.delivery_urls")),
+    path("exceptions/", exception_views.cases, name="cases"),
+    path("exceptions/<int:pk>/", exception_views.case, name="case"),
+    path("exceptions/<int:pk>/retry", exception_views.case_retry_view, name="case-retry"),
+    path("exceptions/<int:pk>/resubmit", exception_views.case_resubmit_view, name="case-resubmit"),
+    path("exceptions/<int:pk>/<slug:action>", exception_views.case_action, name="case-action"),
     path("account/tokens/", web_views.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke", web_views.token_revoke, name="token-revoke"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -1,1 +1,1 @@
-"""Exception queues: cases from rules, ownership, workflow and bulk actions (built in a later issue)."""
+"""Exception queues: cases opened from failures and business rules, owned, worked and closed."""

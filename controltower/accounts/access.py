@@ -133,5 +133,6 @@ class IsPerson(BasePermission):
 
 
 CanView = HasCapability.of(Capability.VIEW)
+CanRecover = HasCapability.of(Capability.RECOVER)
 CanOperate = HasCapability.of(Capability.OPERATE)
 CanConfigure = HasCapability.of(Capability.CONFIGURE)

@@ -28,7 +28,10 @@ class Capability(StrEnum):
     # Event bodies and refused messages as received carry prices, quantities and names that
     # not every reader needs; people who fix messages do.
     VIEW_PAYLOADS = "view_payloads"
-    OPERATE = "operate"  # retry, replay, resubmit, pause targets
+    # Put failed work right within one's scope: retry deliveries, replay, resubmit refused
+    # messages. Operators and exception handlers both do.
+    RECOVER = "recover"
+    OPERATE = "operate"  # run the delivery machinery: pause and resume targets
     WORK_EXCEPTIONS = "work_exceptions"  # own, assign and resolve exception cases
     VIEW_DASHBOARDS = "view_dashboards"  # KPI dashboards
     CONFIGURE = "configure"  # network, contracts, subscriptions, users
@@ -36,9 +39,11 @@ class Capability(StrEnum):
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.VIEW}),
-    Role.OPERATOR: frozenset({Capability.VIEW, Capability.VIEW_PAYLOADS, Capability.OPERATE}),
+    Role.OPERATOR: frozenset(
+        {Capability.VIEW, Capability.VIEW_PAYLOADS, Capability.RECOVER, Capability.OPERATE}
+    ),
     Role.EXCEPTION_HANDLER: frozenset(
-        {Capability.VIEW, Capability.VIEW_PAYLOADS, Capability.WORK_EXCEPTIONS}
+        {Capability.VIEW, Capability.VIEW_PAYLOADS, Capability.RECOVER, Capability.WORK_EXCEPTIONS}
     ),
     Role.MANAGER: frozenset({Capability.VIEW, Capability.VIEW_DASHBOARDS}),
     Role.ADMIN: frozenset(Capability),

@@ -162,7 +162,7 @@ def delivery(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "delivery": found,
         "attempts": attempts,
-        "can_operate": access.can(Capability.OPERATE),
+        "can_recover": access.can(Capability.RECOVER),
         "can_retry": found.status in FINAL,
         "list_query": QueryDict(),
         "list_url": reverse("delivery", kwargs={"pk": found.pk}),
@@ -181,7 +181,7 @@ def delivery(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_capability(Capability.OPERATE)
+@require_capability(Capability.RECOVER)
 @require_POST
 def delivery_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Retry one delivery (a delivered one is sent again with the same Idempotency-Key) as a job."""

@@ -6,12 +6,14 @@ header never links to a page that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.urls import reverse
 
 from controltower.accounts.access import access_for
 from controltower.accounts.roles import Capability
+from exceptions.selectors import cases_needing_work_count
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,17 @@ class NavEntry:
     label: str
     url_name: str
     capability: Capability
+    #: A number shown beside the label (what waits there for this user), if any.
+    count: Callable | None = None
+
+
+def _cases_needing_work(access) -> int:
+    return cases_needing_work_count(access=access)
 
 
 NAV_ENTRIES: list[NavEntry] = [
     NavEntry("Overview", "home", Capability.VIEW),
+    NavEntry("Exceptions", "cases", Capability.VIEW, count=_cases_needing_work),
     NavEntry("Traces", "traces", Capability.VIEW),
     NavEntry("Deliveries", "deliveries", Capability.VIEW),
     NavEntry("Dead letters", "dead-letters", Capability.VIEW),
@@ -49,5 +58,6 @@ def navigation(request) -> dict[str, object]:
             continue
         url = reverse(entry.url_name)
         current = request.path == url if url == "/" else request.path.startswith(url)
-        entries.append({"label": entry.label, "url": url, "current": current})
+        count = entry.count(access) if entry.count else None
+        entries.append({"label": entry.label, "url": url, "current": current, "count": count})
     return {"nav_entries": entries, "access": access}

@@ -94,7 +94,7 @@ def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
         pretty = rejected.body_pretty
     form = {"body": pretty or "", "reason": "", "error": None}
     if request.method == "POST":
-        access.require(Capability.OPERATE)
+        access.require(Capability.RECOVER)
         form = {"body": request.POST.get("body", ""), "reason": request.POST.get("reason", ""), "error": None}
         try:
             resubmission = rejected_resubmit(
@@ -109,7 +109,7 @@ def rejected_message(request: HttpRequest, pk: int) -> HttpResponse:
         "rejected": rejected,
         "pretty_body": pretty,
         "form": form,
-        "can_resubmit": access.can(Capability.OPERATE) and rejected.system_id is not None,
+        "can_resubmit": access.can(Capability.RECOVER) and rejected.system_id is not None,
         "resubmissions": [
             {"resubmission": item, "trace": _trace_of(item.event_id, access)}
             for item in rejected.resubmissions.select_related("created_by", "event", "rejected_again")

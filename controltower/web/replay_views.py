@@ -86,7 +86,7 @@ def _previewed(raw: Mapping[str, Any]) -> tuple[datetime, int]:
     return as_of, count
 
 
-@require_capability(Capability.OPERATE)
+@require_capability(Capability.RECOVER)
 @require_POST
 def replay_start_view(request: HttpRequest) -> HttpResponse:
     """Start the previewed retry or replay; on success, the job page."""
@@ -142,7 +142,7 @@ def _dead_letters_page(
         error, rows = query_error(exc), rows.none()
     else:
         rows = deliveries_filtered(rows, query, window="dead_lettered_at")
-        if panel is None and raw.get("preview") and access.can(Capability.OPERATE):
+        if panel is None and raw.get("preview") and access.can(Capability.RECOVER):
             panel = preview_panel(kind=ReplayJob.Kind.RETRY, query=query, access=access)
     rows = rows.order_by("-dead_lettered_at", "-id")
     filters = raw_filters(raw, DEAD_LETTER_FIELDS)
@@ -153,7 +153,7 @@ def _dead_letters_page(
         "list_url": reverse("dead-letters"),
         "error": error,
         "panel": panel,
-        "can_operate": access.can(Capability.OPERATE),
+        "can_recover": access.can(Capability.RECOVER),
         **filter_choices(access),
     }
     if error:
@@ -183,8 +183,8 @@ def _replays_page(
     request: HttpRequest, *, form: Mapping[str, Any], panel: dict | None, status: int = 200
 ) -> HttpResponse:
     access = access_for(request.user)
-    can_operate = access.can(Capability.OPERATE)
-    if panel is None and form.get("preview") and can_operate:
+    can_recover = access.can(Capability.RECOVER)
+    if panel is None and form.get("preview") and can_recover:
         try:
             query = delivery_query(form, REPLAY_FIELDS)
         except QueryError as exc:
@@ -210,7 +210,7 @@ def _replays_page(
         "states": ReplayJob.State.choices,
         "form": raw_filters(form, REPLAY_FIELDS),
         "panel": panel,
-        "can_operate": can_operate,
+        "can_recover": can_recover,
         **filter_choices(access),
     }
     partial = "panel" if request.htmx and request.htmx.target == "replay-panel" else "table"
@@ -269,7 +269,7 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
         "list_query": list_query({"outcome": outcome}),
         "list_url": reverse("replay", kwargs={"pk": job.pk}),
         "outcomes": ReplayItem.Outcome.choices,
-        "can_operate": access.can(Capability.OPERATE),
+        "can_recover": access.can(Capability.RECOVER),
     }
     target = request.htmx.target if request.htmx else None
     partial = "items" if target == "replay-items" else "progress"
@@ -285,7 +285,7 @@ def _polls(job: ReplayJob) -> bool:
     return job.verified_at is None and ended is not None and timezone.now() - ended < VERIFY_WAIT
 
 
-@require_capability(Capability.OPERATE)
+@require_capability(Capability.RECOVER)
 @require_POST
 def replay_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_for(request.user)
@@ -297,7 +297,7 @@ def replay_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("replay", pk=job.pk)
 
 
-@require_capability(Capability.OPERATE)
+@require_capability(Capability.RECOVER)
 @require_POST
 def replay_verify_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Queue the verification pass again (it records which items still fail)."""

@@ -16,7 +16,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.accounts.access import CanConfigure, CanOperate, CanView, IsPerson, access_for
+from controltower.accounts.access import CanConfigure, CanOperate, CanRecover, CanView, IsPerson, access_for
 from controltower.accounts.roles import Capability
 from controltower.problems import Conflict
 from integrations import selectors as intake_selectors
@@ -179,7 +179,7 @@ class DeliveryRetryApi(APIView):
     """Retry one delivery in a worker (dead-lettered: a new round; delivered: sent again with the
     same Idempotency-Key). Answers the job."""
 
-    permission_classes = [CanOperate]
+    permission_classes = [CanRecover]
 
     @extend_schema(
         request=ReasonSerializer,
@@ -259,7 +259,7 @@ class ReplayJobSerializer(serializers.ModelSerializer):
 
 
 class ReplayListApi(APIView):
-    """Retry and replay jobs (GET), or preview / start one (POST; operate permission).
+    """Retry and replay jobs (GET), or preview / start one (POST; recover permission).
 
     POST `{"kind": "retry", "filter": {...}, "dry_run": true}` answers the exact count and the
     `as_of` time it was counted at; POST again with `as_of` and `expected_count` (and a
@@ -269,7 +269,7 @@ class ReplayListApi(APIView):
 
     def get_permissions(self):
         # Jobs are a person's (who started or cancelled them): a system token cannot list them.
-        return [CanOperate() if self.request.method == "POST" else CanView(), IsPerson()]
+        return [CanRecover() if self.request.method == "POST" else CanView(), IsPerson()]
 
     @extend_schema(responses=ReplayJobSerializer(many=True))
     def get(self, request):
@@ -337,7 +337,7 @@ class ReplayDetailApi(APIView):
 class ReplayCancelApi(APIView):
     """Stop a job: items not yet handed to workers are cancelled; those in flight finish."""
 
-    permission_classes = [CanOperate, IsPerson]
+    permission_classes = [CanRecover, IsPerson]
 
     @extend_schema(request=None, responses=ReplayJobSerializer)
     def post(self, request, pk: int):
@@ -463,7 +463,7 @@ class RejectedResubmitApi(APIView):
     """Fix and resubmit a refused message: intake runs in a worker, as the original sender;
     the resubmission links the original and what it became."""
 
-    permission_classes = [CanOperate]
+    permission_classes = [CanRecover]
 
     @extend_schema(
         request=ResubmitSerializer,

@@ -14,6 +14,8 @@ from controltower.accounts.roles import Role
 from controltower.accounts.services import personal_token_create
 from controltower.traces.models import TraceEvent
 from controltower.traces.services import correlate_events
+from exceptions.models import Case
+from exceptions.services.following import cases_follow
 from integrations.delivery.models import Delivery, ReplayJob, Subscription, Target
 from integrations.models import Event, RejectedMessage
 from integrations.sandbox.services import sandbox_receipt_record, sandbox_receiver_upsert
@@ -80,6 +82,7 @@ def two_plants(client, network, plants, make_user):
         headers={"Authorization": f"Bearer {south_token}"},
     )
     assert refused.status_code >= 400 and RejectedMessage.objects.filter(system=south_mes).exists()
+    cases_follow(rejected_ids=RejectedMessage.objects.values_list("id", flat=True))  # an exception case
     south_admin = make_user("south-admin", Role.ADMIN, everything=False, plants=[plants["south"]])
     personal_token_create(user=south_admin, name="SOUTHMARK token")
     ReplayJob.objects.create(
@@ -138,6 +141,7 @@ def test_another_plants_objects_are_404_in_detail_apis_and_pages(north_operator,
         f"/api/v1/deliveries/{delivery.pk}",
         f"/deliveries/{delivery.pk}/",
         f"/api/v1/rejected-messages/{rejected.pk}",
+        f"/exceptions/{Case.objects.get(plant__code='P-SOUTH').pk}/",
         f"/rejected/{rejected.pk}/",
         f"/api/v1/replays/{job.pk}",
         f"/replays/{job.pk}/",

@@ -109,3 +109,17 @@ register(
         matches=same_id("pk"),
     )
 )
+
+# exceptions
+register(
+    # "My queue" and "my teams" differ per person: rendered per user.
+    LivePage("cases", sections=("queue",), kinds=frozenset({Kind.CASE_CHANGED}), per_user=True)
+)
+register(
+    LivePage(
+        "case",
+        sections=("summary", "occurrences", "history"),
+        kinds=frozenset({Kind.CASE_CHANGED}),
+        matches=same_id("pk"),
+    )
+)

@@ -46,8 +46,8 @@ def render_sections(*, user, path: str, page: LivePage, zone, host: str) -> str 
     with timezone.override(zone):
         try:
             response = match.func(request, *match.args, **match.kwargs)
-        except (Http404, PermissionDenied):  # raised, not returned: no middleware turns them here
-            return None
+        except (Http404, PermissionDenied):  # raised, not answered: no middleware turns them
+            return None  # into responses here, and neither is an error, only nothing to send
         if response.status_code != 200:
             return None
         if hasattr(response, "render"):
