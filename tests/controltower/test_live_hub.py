@@ -22,7 +22,6 @@ from controltower.health.services import heartbeat_record
 from controltower.web.live import bus
 from controltower.web.live.hub import Hub
 from tests.conftest import PASSWORD
-from tests.delivery.test_recovery import private_redis  # noqa: F401 — a fixture, used below
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]
 
