@@ -120,7 +120,7 @@ class StuckBrowser:
 
 
 async def test_a_browser_that_does_not_read_is_dropped_and_holds_up_nobody(client, make_user, monkeypatch):
-    monkeypatch.setattr(Hub, "PUSH_TIMEOUT", 1.5)
+    monkeypatch.setattr(Hub, "PUSH_TIMEOUT", 8.0)
     cookie = await signed_in_cookie(client, make_user, "reader")
     ws = await open_socket(cookie)
     hub = Hub.current()
@@ -136,13 +136,14 @@ async def test_a_browser_that_does_not_read_is_dropped_and_holds_up_nobody(clien
         zone=audience.zone,
         host=audience.host,
     )
-    await received(ws, within=0.6)
+    await received(ws, within=0.6, first=5)  # the join's render, whenever a loaded machine sends it
 
     await sync_to_async(heartbeat_record)(queue="ingest", hostname="first@host")
     started = time.monotonic()
-    assert "first@host" in await ws.receive_from(timeout=3)
-    assert time.monotonic() - started < 1.5  # not behind the stuck socket's push
-    await asyncio.wait_for(stuck.dropped.wait(), timeout=5)
+    assert "first@host" in await ws.receive_from(timeout=6)
+    # Not behind the stuck socket's push, which holds its own outbox for the whole 8 s.
+    assert time.monotonic() - started < 6
+    await asyncio.wait_for(stuck.dropped.wait(), timeout=15)
     assert stuck not in hub.audiences[key].sockets and stuck not in hub.outboxes
 
     await sync_to_async(heartbeat_record)(queue="ingest", hostname="second@host")
