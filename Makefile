@@ -78,8 +78,10 @@ bench-traces: setup
 bench-replay: setup
 	$(PY) bench/replay.py $(BENCH_REPLAY_ARGS)
 
+## lint: ruff, then the import layers of DESIGN.md §1 (import-linter; contracts in pyproject.toml)
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 
 ## lock: re-resolve requirements.lock from pyproject.toml (hashes included)
 lock: setup
