@@ -12,16 +12,13 @@ harmless, and the scope fields only let a listener skip audiences that cannot se
 
 from __future__ import annotations
 
-import logging
-import threading
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django.db import transaction
 from django.dispatch import Signal
-
-logger = logging.getLogger(__name__)
 
 
 class Kind(StrEnum):
@@ -75,22 +72,53 @@ class Change:
 #: Sent once per committed transaction with `changes: list[Change]` (no duplicates, in order).
 changed = Signal()
 
-_local = threading.local()
+
+class _Mark:
+    """A no-op on-commit callback standing for one announce: Django drops it from the
+    transaction's callbacks when the savepoint it was registered in rolls back, and then nothing
+    else holds it, so a weak reference to it says whether its change still stands."""
+
+    __slots__ = ("__weakref__",)
+
+    def __call__(self) -> None:
+        pass
 
 
 class _Pending:
-    """The changes announced in one transaction, sent by its on-commit callback."""
+    """The changes announced in one transaction on one connection, sent by its on-commit
+    callback (registered before any of its marks, so every surviving mark is still held by
+    Django's list of callbacks to run when `send` runs)."""
 
-    def __init__(self) -> None:
-        self.changes: dict[Change, None] = {}
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.changes: dict[Change, list[weakref.ref[_Mark]]] = {}
+        self.send_callback = self.send  # one bound method, so its presence can be checked
+
+    def registered(self) -> bool:
+        """Whether our send is still due (a rollback of the savepoint it was registered in drops it)."""
+        return any(call is self.send_callback for _, call, *_ in self.connection.run_on_commit)
+
+    def add(self, change: Change) -> None:
+        mark = _Mark()
+        self.changes.setdefault(change, []).append(weakref.ref(mark))
+        transaction.on_commit(mark, using=self.connection.alias)
 
     def send(self) -> None:
-        if _local.__dict__.get("pending") is self:
-            _local.pending = None
-        changes = list(self.changes)
-        for receiver, error in changed.send_robust(sender=Change, changes=changes):
-            if error is not None:  # a listener's failure must never reach the business code
-                logger.warning("change listener %r failed", receiver, exc_info=error)
+        if getattr(self.connection, _PENDING, None) is self:
+            setattr(self.connection, _PENDING, None)
+        _send([change for change, marks in self.changes.items() if any(mark() for mark in marks)])
+
+
+# The pending changes of a connection's current transaction live on the connection itself, which
+# Django keeps per thread (and per async context).
+_PENDING = "_controltower_pending_changes"
+
+
+def _send(changes: list[Change]) -> None:
+    # send_robust: a listener's failure is logged by Django and never reaches the business code
+    # that committed, nor stops the other listeners.
+    if changes:
+        changed.send_robust(sender=Change, changes=changes)
 
 
 def _ids(values: Iterable[int | None] | int | None) -> frozenset[int]:
@@ -110,16 +138,17 @@ def announce(
     using: str | None = None,
 ) -> None:
     """Say that `kind`/`id` changed; listeners hear it after the current transaction commits
-    (at once outside a transaction)."""
+    (at once outside a transaction). A change announced inside a savepoint that rolls back is
+    not sent; the rest of the transaction's changes are."""
     change = Change(Kind(kind), id, _ids(plant_ids), _ids(supplier_ids))
     connection = transaction.get_connection(using)
-    pending = _local.__dict__.get("pending")
-    # A rolled-back transaction drops its on-commit callbacks: start again when ours is gone.
-    if pending is None or not any(call is pending.send for _, call, *_ in connection.run_on_commit):
-        pending = _Pending()
-        pending.changes[change] = None
-        if connection.in_atomic_block:
-            _local.pending = pending
-        transaction.on_commit(pending.send, using=using)
+    if not connection.in_atomic_block:
+        _send([change])
         return
-    pending.changes[change] = None
+    pending = getattr(connection, _PENDING, None)
+    # A rolled-back transaction (or savepoint) drops our send: start again when ours is gone.
+    if pending is None or not pending.registered():
+        pending = _Pending(connection)
+        setattr(connection, _PENDING, pending)
+        transaction.on_commit(pending.send_callback, using=connection.alias, robust=True)
+    pending.add(change)
