@@ -74,9 +74,9 @@ changed = Signal()
 
 
 class _Mark:
-    """A no-op on-commit callback standing for one announce: Django drops it from the
-    transaction's callbacks when the savepoint it was registered in rolls back, and then nothing
-    else holds it, so a weak reference to it says whether its change still stands."""
+    """A no-op on-commit callback standing for one announce. Django drops it from the
+    transaction's callbacks when the savepoint it was registered in rolls back, and nothing else
+    holds it, so a weak reference to it tells whether its change still stands."""
 
     __slots__ = ("__weakref__",)
 
@@ -84,34 +84,32 @@ class _Mark:
         pass
 
 
-class _Pending:
-    """The changes announced in one transaction on one connection, sent by its on-commit
-    callback (registered before any of its marks, so every surviving mark is still held by
-    Django's list of callbacks to run when `send` runs)."""
+class _Send:
+    """One transaction's changes and the on-commit callback (`run`) that sends them. The callback
+    is registered before any of its marks, so when it runs every surviving mark is still held by
+    the callbacks Django has yet to run. The connection only refers to the callback weakly: once
+    Django drops it (a rollback) or has run it, the next announce starts afresh."""
+
+    __slots__ = ("connection", "changes")
 
     def __init__(self, connection) -> None:
         self.connection = connection
         self.changes: dict[Change, list[weakref.ref[_Mark]]] = {}
-        self.send_callback = self.send  # one bound method, so its presence can be checked
-
-    def registered(self) -> bool:
-        """Whether our send is still due (a rollback of the savepoint it was registered in drops it)."""
-        return any(call is self.send_callback for _, call, *_ in self.connection.run_on_commit)
 
     def add(self, change: Change) -> None:
         mark = _Mark()
         self.changes.setdefault(change, []).append(weakref.ref(mark))
         transaction.on_commit(mark, using=self.connection.alias)
 
-    def send(self) -> None:
-        if getattr(self.connection, _PENDING, None) is self:
-            setattr(self.connection, _PENDING, None)
+    def run(self) -> None:
+        # Detach first: a listener's own transaction announces into a new send, not this one.
+        setattr(self.connection, _PENDING, None)
         _send([change for change, marks in self.changes.items() if any(mark() for mark in marks)])
 
 
-# The pending changes of a connection's current transaction live on the connection itself, which
-# Django keeps per thread (and per async context).
-_PENDING = "_controltower_pending_changes"
+# A weak reference to the on-commit callback (`_Send.run`) of the connection's current
+# transaction, kept on the connection itself, which Django keeps per thread (and async context).
+_PENDING = "_controltower_changes_send"
 
 
 def _send(changes: list[Change]) -> None:
@@ -145,10 +143,11 @@ def announce(
     if not connection.in_atomic_block:
         _send([change])
         return
-    pending = getattr(connection, _PENDING, None)
-    # A rolled-back transaction (or savepoint) drops our send: start again when ours is gone.
-    if pending is None or not pending.registered():
-        pending = _Pending(connection)
-        setattr(connection, _PENDING, pending)
-        transaction.on_commit(pending.send_callback, using=connection.alias, robust=True)
-    pending.add(change)
+    ref = getattr(connection, _PENDING, None)
+    callback = ref() if ref is not None else None
+    if callback is None:
+        callback = _Send(connection).run
+        setattr(connection, _PENDING, weakref.ref(callback))
+        # robust: whatever happens in it, the other on-commit callbacks (queued tasks) still run
+        transaction.on_commit(callback, using=connection.alias, robust=True)
+    callback.__self__.add(change)

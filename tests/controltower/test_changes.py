@@ -135,6 +135,22 @@ def test_a_failing_listener_neither_reaches_the_caller_nor_stops_the_others(hear
     assert len(failures) == 2  # logged, once per signal
 
 
+@committed
+def test_a_listener_that_announces_in_its_own_transaction_is_heard_too(heard):
+    def follow_up(sender, *, changes, **kwargs):
+        if Change(Kind.DELIVERY_CHANGED, 1) in changes:
+            with transaction.atomic():
+                announce(Kind.TRACE_CHANGED, 9)
+
+    changed.connect(follow_up, dispatch_uid="test-changes-follow-up")
+    try:
+        with transaction.atomic():
+            announce(Kind.DELIVERY_CHANGED, 1)
+    finally:
+        changed.disconnect(dispatch_uid="test-changes-follow-up")
+    assert heard == [[Change(Kind.DELIVERY_CHANGED, 1)], [trace(9)]]
+
+
 # --- who may see a change ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("scope", "expected"),
