@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from integrations.adapters.json_values import (
+from controltower.json_values import (
     error_dicts,
     json_decode,
     printable,
