@@ -183,29 +183,32 @@ def test_a_change_survives_the_trip_over_the_broker_as_json():
 
 # --- queuing a task ---------------------------------------------------------------------------
 @pytest.fixture
-def unreachable_broker(settings):
-    """Celery pointed at a port nothing listens on, failing fast (what an outage looks like)."""
-    from controltower.celery import app
+def task_on_a_dead_broker():
+    """A real Celery task of an app whose broker nothing listens on (what an outage looks like);
+    its own app, so the project's app and its connection pool are left as they are."""
+    from celery import Celery
 
-    saved = app.conf.broker_url, app.conf.broker_connection_timeout, app.conf.broker_transport_options
-    app.conf.broker_url = "redis://127.0.0.1:9/0"
+    app = Celery("dead-broker", broker="redis://127.0.0.1:9/0", set_as_current=False)
     app.conf.broker_connection_timeout = 0.5
-    app.conf.broker_transport_options = {"max_retries": 0}
-    app.pool.force_close_all()
-    yield app
-    app.conf.broker_url, app.conf.broker_connection_timeout, app.conf.broker_transport_options = saved
-    app.pool.force_close_all()
+    app.conf.task_publish_retry = False
+
+    @app.task(name="tests.dead_broker", shared=False)
+    def task(**kwargs):
+        raise AssertionError("never runs: it is never queued")
+
+    yield task
+    app.close()
 
 
-def test_enqueue_with_the_broker_down_returns_false_and_logs(unreachable_broker, caplog):
-    from controltower.health.tasks import heartbeat
-
+def test_enqueue_with_the_broker_down_returns_false_and_logs(task_on_a_dead_broker, caplog):
     with caplog.at_level(logging.WARNING, logger="controltower.queueing"):
-        queued = enqueue(heartbeat, queue="delivery", if_lost="the next beat records it", concern="delivery")
+        queued = enqueue(
+            task_on_a_dead_broker, queue="delivery", if_lost="the next sweep sends it", delivery_id=3
+        )
     assert queued is False
     [record] = caplog.records
-    assert "controltower.health.heartbeat" in record.getMessage()
-    assert "the next beat records it" in record.getMessage()
+    assert "could not queue tests.dead_broker {'delivery_id': 3}" in record.getMessage()
+    assert "the next sweep sends it" in record.getMessage()
 
 
 class RecordingTask:
@@ -243,15 +246,13 @@ def test_enqueue_after_commit_sends_nothing_after_a_rollback():
 
 
 @committed
-def test_enqueue_after_commit_with_the_broker_down_does_not_fail_the_commit(unreachable_broker, caplog):
-    from controltower.health.tasks import heartbeat
-
+def test_enqueue_after_commit_with_the_broker_down_does_not_fail_the_commit(task_on_a_dead_broker, caplog):
     with caplog.at_level(logging.WARNING, logger="controltower.queueing"):
         with transaction.atomic():
             plant_upsert(code="P-AFTER", name="After", region="EMEA", time_zone="UTC")
-            enqueue_after_commit(heartbeat, queue="delivery", concern="delivery")
+            enqueue_after_commit(task_on_a_dead_broker, queue="delivery", delivery_id=4)
     assert Plant.objects.filter(code="P-AFTER").exists()
-    assert any("could not queue controltower.health.heartbeat" in r.getMessage() for r in caplog.records)
+    assert any("could not queue tests.dead_broker" in r.getMessage() for r in caplog.records)
 
 
 @committed
