@@ -86,8 +86,10 @@ bench-replay: setup
 bench-live: setup
 	$(PY) bench/live.py $(BENCH_LIVE_ARGS)
 
+## lint: ruff, then the import layers of DESIGN.md §1 (import-linter; contracts in pyproject.toml)
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 
 ## lock: re-resolve requirements.lock from pyproject.toml (hashes included)
 lock: setup

@@ -12,16 +12,13 @@ harmless, and the scope fields only let a listener skip audiences that cannot se
 
 from __future__ import annotations
 
-import logging
-import threading
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django.db import transaction
 from django.dispatch import Signal
-
-logger = logging.getLogger(__name__)
 
 
 class Kind(StrEnum):
@@ -75,22 +72,51 @@ class Change:
 #: Sent once per committed transaction with `changes: list[Change]` (no duplicates, in order).
 changed = Signal()
 
-_local = threading.local()
+
+class _Mark:
+    """A no-op on-commit callback standing for one announce. Django drops it from the
+    transaction's callbacks when the savepoint it was registered in rolls back, and nothing else
+    holds it, so a weak reference to it tells whether its change still stands."""
+
+    __slots__ = ("__weakref__",)
+
+    def __call__(self) -> None:
+        pass
 
 
-class _Pending:
-    """The changes announced in one transaction, sent by its on-commit callback."""
+class _Send:
+    """One transaction's changes and the on-commit callback (`run`) that sends them. The callback
+    is registered before any of its marks, so when it runs every surviving mark is still held by
+    the callbacks Django has yet to run. The connection only refers to the callback weakly: once
+    Django drops it (a rollback) or has run it, the next announce starts afresh."""
 
-    def __init__(self) -> None:
-        self.changes: dict[Change, None] = {}
+    __slots__ = ("connection", "changes")
 
-    def send(self) -> None:
-        if _local.__dict__.get("pending") is self:
-            _local.pending = None
-        changes = list(self.changes)
-        for receiver, error in changed.send_robust(sender=Change, changes=changes):
-            if error is not None:  # a listener's failure must never reach the business code
-                logger.warning("change listener %r failed", receiver, exc_info=error)
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.changes: dict[Change, list[weakref.ref[_Mark]]] = {}
+
+    def add(self, change: Change) -> None:
+        mark = _Mark()
+        self.changes.setdefault(change, []).append(weakref.ref(mark))
+        transaction.on_commit(mark, using=self.connection.alias)
+
+    def run(self) -> None:
+        # Detach first: a listener's own transaction announces into a new send, not this one.
+        setattr(self.connection, _PENDING, None)
+        _send([change for change, marks in self.changes.items() if any(mark() for mark in marks)])
+
+
+# A weak reference to the on-commit callback (`_Send.run`) of the connection's current
+# transaction, kept on the connection itself, which Django keeps per thread (and async context).
+_PENDING = "_controltower_changes_send"
+
+
+def _send(changes: list[Change]) -> None:
+    # send_robust: a listener's failure is logged by Django and never reaches the business code
+    # that committed, nor stops the other listeners.
+    if changes:
+        changed.send_robust(sender=Change, changes=changes)
 
 
 def _ids(values: Iterable[int | None] | int | None) -> frozenset[int]:
@@ -110,19 +136,18 @@ def announce(
     using: str | None = None,
 ) -> None:
     """Say that `kind`/`id` changed; listeners hear it after the current transaction commits
-    (at once outside a transaction)."""
+    (at once outside a transaction). A change announced inside a savepoint that rolls back is
+    not sent; the rest of the transaction's changes are."""
     change = Change(Kind(kind), id, _ids(plant_ids), _ids(supplier_ids))
     connection = transaction.get_connection(using)
-    pending = _local.__dict__.get("pending")
-    # A rolled-back transaction drops its on-commit callbacks: start again when ours is gone.
-    # (Compare the bound method's owner: `pending.send` is a new object at each access.)
-    if pending is None or not any(
-        getattr(call, "__self__", None) is pending for _, call, *_ in connection.run_on_commit
-    ):
-        pending = _Pending()
-        pending.changes[change] = None
-        if connection.in_atomic_block:
-            _local.pending = pending
-        transaction.on_commit(pending.send, using=using)
+    if not connection.in_atomic_block:
+        _send([change])
         return
-    pending.changes[change] = None
+    ref = getattr(connection, _PENDING, None)
+    callback = ref() if ref is not None else None
+    if callback is None:
+        callback = _Send(connection).run
+        setattr(connection, _PENDING, weakref.ref(callback))
+        # robust: whatever happens in it, the other on-commit callbacks (queued tasks) still run
+        transaction.on_commit(callback, using=connection.alias, robust=True)
+    callback.__self__.add(change)

@@ -1,20 +1,18 @@
 """DRF parsers that refuse, with a 400 naming the field, bodies the database cannot hold.
 
-Python's `json` reads things PostgreSQL and our JSON columns cannot store: a NUL character
-(text cannot hold U+0000), a lone UTF-16 surrogate (`"\\ud800"` is not encodable as UTF-8),
-numbers too big for a float (`1e400` becomes infinity, which JSON cannot write back) and
-nesting deep enough to exhaust the interpreter's stack. Each used to surface as a 500 from deep
-inside the ORM or the encoder. These parsers are the project's defaults for every DRF API (the
-intake endpoints read their raw bytes themselves): the request is refused as a validation
-problem whose `errors` point at each offending field.
+Python's `json` reads things PostgreSQL and our JSON columns cannot store: a NUL character, a
+lone UTF-16 surrogate, numbers too big for a float (`1e400` becomes infinity) and nesting deep
+enough to exhaust the interpreter's stack. Each used to surface as a 500 from deep inside the ORM
+or the encoder. These parsers are the project's defaults for every DRF API (the intake endpoints
+read their raw bytes themselves); what may be stored is decided by `controltower.json_values`,
+the same check intake uses, and a body failing it is refused as a validation problem whose
+`errors` point at each offending field.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
-import math
-from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -22,54 +20,7 @@ from django.http import QueryDict
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 
-# Deeper than any body our APIs document; Python's own limit (~1,000) would be a RecursionError.
-MAX_DEPTH = 64
-# Enough to fix a body; a body with thousands of bad strings need not be listed in full.
-MAX_ERRORS = 50
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _string_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "Contains a NUL character (U+0000), which no value can hold."
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "Contains a lone UTF-16 surrogate (not a character); send valid Unicode."
-    return None
-
-
-def unstorable_values(data: Any) -> Iterator[tuple[str, str]]:
-    """(JSON pointer, reason) for each key or value in `data` that cannot be stored as it is.
-
-    Walks iteratively, so a deep body cannot exhaust the stack; stops descending past MAX_DEPTH."""
-    stack: list[tuple[str, Any, int]] = [("", data, 0)]
-    while stack:
-        pointer, value, depth = stack.pop()
-        if isinstance(value, str):
-            problem = _string_problem(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            problem = "A number too large to store (or not a number)."
-        elif isinstance(value, dict | list) and depth >= MAX_DEPTH:
-            problem = f"Nested deeper than {MAX_DEPTH} levels."
-        else:
-            problem = None
-        if problem:
-            yield pointer, problem
-            continue
-        if isinstance(value, dict):
-            for key, item in reversed(list(value.items())):
-                child = f"{pointer}/{_escape(str(key))}"
-                key_problem = _string_problem(str(key))
-                if key_problem:
-                    yield child, f"The name {key_problem[0].lower()}{key_problem[1:]}"
-                else:
-                    stack.append((child, item, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((f"{pointer}/{i}", item, depth + 1) for i, item in reversed(list(enumerate(value))))
+from controltower.json_values import unsafe_values
 
 
 def refuse_unstorable(data: Any) -> Any:
@@ -77,13 +28,16 @@ def refuse_unstorable(data: Any) -> Any:
     if isinstance(data, QueryDict):  # a form: check every value of every field
         data = {key: values[0] if len(values) == 1 else values for key, values in data.lists()}
     found: dict[str, list[str]] = {}
-    for pointer, problem in unstorable_values(data):
-        found.setdefault(pointer, []).append(problem)
-        if len(found) >= MAX_ERRORS:
-            break
+    for error in unsafe_values(data):
+        found.setdefault(error.pointer, []).append(_sentence(error.detail))
     if found:
         raise ValidationError(_nested(found))
     return data
+
+
+def _sentence(detail: str) -> str:
+    # json_values' details continue a field's name ("is nested …"); DRF details stand alone.
+    return f"{detail[0].upper()}{detail[1:]}."
 
 
 def _nested(found: dict[str, list[str]]) -> dict[str, Any]:

@@ -41,8 +41,9 @@ def enqueue(
     broker is unreachable — for callers whose work a sweeper picks up later. `options` go to
     `apply_async` (a retry policy, say); `if_lost` tells the log's reader what happens next."""
     global _publish_failed
+    queue_name = _queue_name(queue)
     try:
-        task.apply_async(kwargs=kwargs, queue=settings.CELERY_QUEUES[queue], **(options or {}))
+        task.apply_async(kwargs=kwargs, queue=queue_name, **(options or {}))
     except Exception:  # noqa: BLE001 — any broker failure
         _publish_failed = True
         logger.warning("could not queue %s %s; %s", task.name, kwargs, if_lost, exc_info=True)
@@ -56,6 +57,7 @@ def enqueue(
 
 def enqueue_after_commit(task, /, *, queue: str, using: str | None = None, **kwargs) -> None:
     """`enqueue`, after the current transaction commits (at once outside a transaction)."""
+    _queue_name(queue)  # a bug is raised here, in the caller, not after its commit
     transaction.on_commit(lambda: enqueue(task, queue=queue, **kwargs), using=using)
 
 
@@ -71,3 +73,13 @@ def recovery_sweeps_queue(app) -> bool:
             logger.warning("could not queue the recovery sweep %s; the next publish tries again", name)
             return False
     return True
+
+
+def _queue_name(concern: str) -> str:
+    # An unknown concern is a bug, not an outage: raised, never logged and left to a sweeper.
+    try:
+        return settings.CELERY_QUEUES[concern]
+    except KeyError:
+        raise KeyError(
+            f"no queue for {concern!r}; CELERY_QUEUES has {sorted(settings.CELERY_QUEUES)}"
+        ) from None

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from integrations.adapters.json_values import json_decode
+from controltower.json_values import json_decode
 from integrations.contracts import FieldError
 
 SPEC_VERSION = "1.0"

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from integrations.adapters.json_values import json_decode, unsafe_values
+from controltower.json_values import json_decode, unsafe_values
 from integrations.contracts import FieldError
 
 

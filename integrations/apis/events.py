@@ -11,10 +11,10 @@ from rest_framework.views import APIView
 from controltower.accounts.access import CanView, access_for
 from controltower.accounts.roles import Capability
 from controltower.api import filtered_page
+from controltower.json_values import error_dicts, printable
 from controltower.problems import PROBLEM_CONTENT_TYPE, problem_body
 from integrations import selectors
 from integrations.adapters.cloudevents import parse_batch, parse_binary, parse_structured
-from integrations.adapters.json_values import error_dicts, printable
 from integrations.apis import intake_schema
 from integrations.apis.body import BodyProblem, decode_body, media_type, read_body, request_headers
 from integrations.apis.filters import EventFilter

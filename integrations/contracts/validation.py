@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+
+from controltower.json_values import FieldError
 
 if TYPE_CHECKING:
     from .registry import Contract
@@ -39,14 +40,6 @@ _JSON_TYPES = {
     float: "number",
     type(None): "null",
 }
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One problem in an event: where (RFC 6901 pointer from the event root) and what."""
-
-    pointer: str
-    detail: str
 
 
 def _is_date_time(instance: object) -> bool:

@@ -28,10 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.changes import Kind, announce
-from controltower.masterdata.models import Plant, Supplier
-from controltower.masterdata.selectors import partner_ids
-from integrations.adapters.cloudevents import CloudEvent, intake_errors, parse_rfc3339
-from integrations.adapters.json_values import (
+from controltower.json_values import (
     TOO_DEEP_DETAIL,
     array_element_spans,
     error_dicts,
@@ -41,6 +38,9 @@ from integrations.adapters.json_values import (
     text_problem,
     unsafe_values,
 )
+from controltower.masterdata.models import Plant, Supplier
+from controltower.masterdata.selectors import partner_ids
+from integrations.adapters.cloudevents import CloudEvent, intake_errors, parse_rfc3339
 from integrations.contracts import (
     Contract,
     FieldError,

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from controltower.changes import Kind, announce
-from integrations.adapters.json_values import (
+from controltower.json_values import (
     error_dicts,
     json_decode,
     printable,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.exceptions import ValidationError
 
 from controltower.accounts.roles import Role
-from controltower.parsers import MAX_DEPTH, unstorable_values
+from controltower.json_values import MAX_DEPTH
+from controltower.parsers import refuse_unstorable
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +55,12 @@ def test_a_nul_in_a_form_field_is_a_400_problem(admin_client, make_user):
     assert [e["pointer"] for e in response.json()["errors"]] == ["/target"]
 
 
-def test_every_unstorable_value_is_found_and_good_ones_are_not():
+def test_every_unstorable_value_is_refused_by_pointer_and_good_ones_are_not():
     data = {"ok": ["fine", 1.5, None, True], "a/b": "x\x00", "n": [float("nan")]}
-    assert list(unstorable_values(data)) == [
-        ("/a~1b", "Contains a NUL character (U+0000), which no value can hold."),
-        ("/n/0", "A number too large to store (or not a number)."),
-    ]
+    with pytest.raises(ValidationError) as refused:
+        refuse_unstorable(data)
+    assert refused.value.detail == {
+        "a/b": ["Contains a NUL character (U+0000), which cannot be stored."],
+        "n": {"0": ["Is NaN or infinite (e.g. 1e400): JSON numbers are finite."]},
+    }
+    assert refuse_unstorable(data["ok"]) is data["ok"]

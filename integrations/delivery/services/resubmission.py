@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from controltower.audit.services import audit_record
 from controltower.changes import Kind, announce
+from controltower.json_values import error_dicts, json_decode, text_problem
 from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.adapters.cloudevents import parse_structured
-from integrations.adapters.json_values import error_dicts, json_decode, text_problem
 from integrations.delivery.models import Resubmission
 from integrations.delivery.selectors import QueryError
 from integrations.models import Event, RejectedMessage

@@ -1,4 +1,4 @@
-"""What intake can store of a JSON value: the fast path never misses what the full walk finds."""
+"""What we can store of a JSON value (intake and every API): the fast path never misses what the full walk finds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.adapters.json_values import (
+from controltower.json_values import (
     DEPTH,
     FULL,
     MAX_DEPTH,

@@ -1,4 +1,8 @@
-"""JSON as intake receives it: parsed once, every value PostgreSQL and UTF-8 can hold, bounded depth.
+"""The one check of what JSON we can store: every value PostgreSQL and UTF-8 can hold, bounded depth.
+
+Used by intake's hot path (integrations: CloudEvents, EPCIS, resubmissions) and by the DRF
+parsers of every other API (controltower/parsers.py), so both refuse the same values, by JSON
+pointer, in the same words.
 
 Python's `json` accepts more than RFC 8259 and our storage do: the literals `NaN`, `Infinity` and
 `-Infinity`; numbers past the float range (`1e400` becomes `inf`); lone surrogate escapes
@@ -25,9 +29,18 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from integrations.contracts import FieldError
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in a JSON value: where (RFC 6901 pointer from the body's or event's root) and
+    what. Also what contract validation reports (re-exported by `integrations.contracts`)."""
+
+    pointer: str
+    detail: str
+
 
 #: Containers may nest this deep, counted from the body's root (the root is level 1). Contract
 #: data nests 3–4 levels and EPCIS documents about 8; the parser itself gives up near 1,000.
