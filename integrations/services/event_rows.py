@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
@@ -40,7 +41,13 @@ MAX_PARAMETERS = 30_000
 
 
 def _columns(model, fields: list[str]) -> list[str]:
-    return [connection.ops.quote_name(model._meta.get_field(name).column) for name in fields]
+    return list(_quoted_columns(model, tuple(fields)))
+
+
+@lru_cache(maxsize=32)
+def _quoted_columns(model, fields: tuple[str, ...]) -> tuple[str, ...]:
+    # Once per process: looked up per request, the names were ~4% of a single event's CPU.
+    return tuple(connection.ops.quote_name(model._meta.get_field(name).column) for name in fields)
 
 
 def _insert(model, fields: list[str], rows: Sequence[Sequence[Any]], *, suffix: str = "") -> list[tuple]:

@@ -62,6 +62,36 @@ def test_a_delivery_attempted_since_the_batch_loaded_it_is_not_sent_again(
     assert Delivery.objects.get(pk=pk).attempts_total == 1
 
 
+def test_a_group_claims_only_rows_free_of_a_live_lease_and_takes_over_an_expired_one(
+    client, network, asgi_server, make_target, subscribe
+):
+    sandbox_receiver_upsert(code="erp", error_rate=0.0)
+    target = make_target("erp-post", url=f"{asgi_server}/sandbox/erp/")
+    free, held, lapsed = _deliveries(client, network, target, subscribe, 3, "leases")
+    now = timezone.now()
+    # Another worker holds `held` now; the worker that leased `lapsed` died mid-send.
+    Delivery.objects.filter(pk=held).update(lease_until=now + timezone.timedelta(minutes=5))
+    Delivery.objects.filter(pk=lapsed).update(lease_until=now - timezone.timedelta(seconds=1))
+    DeliveryAttempt.objects.create(
+        delivery_id=lapsed, number=1, cause="first", started_at=now, outcome="sending"
+    )
+
+    # One statement claims the group: NULL leases and expired ones match as loaded, a live one not.
+    assert deliveries_attempt(delivery_ids=[free, held, lapsed, free]) == [
+        "delivered",
+        "skipped",
+        "delivered",
+        "skipped",
+    ]
+    assert Delivery.objects.get(pk=held).status == "pending"
+    assert list(
+        DeliveryAttempt.objects.filter(delivery_id=lapsed).order_by("id").values_list("number", "outcome")
+    ) == [(1, "interrupted"), (1, "delivered")]
+    assert sorted(r.idempotency_key for r in sandbox_receipts_in_arrival_order(receiver="erp")) == sorted(
+        Delivery.objects.filter(pk__in=[free, lapsed]).values_list("idempotency_key", flat=True)
+    )
+
+
 def test_a_batch_leaves_what_a_slow_target_gives_it_no_time_for(
     client, network, asgi_server, make_target, subscribe
 ):
@@ -216,7 +246,7 @@ class _Updates:
         return execute(sql, params, many, context)
 
 
-def test_a_batch_records_each_groups_answers_with_one_update_per_table(
+def test_a_batch_claims_and_records_each_group_with_one_update_per_table(
     client, network, operator, asgi_server, make_target, subscribe
 ):
     sandbox_receiver_upsert(code="erp", error_rate=1.0, error_status=400)
@@ -236,12 +266,12 @@ def test_a_batch_records_each_groups_answers_with_one_update_per_table(
     updates = _Updates()
     with connection.execute_wrapper(updates):
         assert deliveries_attempt(delivery_ids=ids) == ["delivered"] * len(ids)
-    # Each delivery is claimed by its own conditional update; each group of IN_FLIGHT answers is
-    # then recorded with one update of the attempts, one of the deliveries and one of the job's
-    # items (was one of each per delivery).
+    # Each group of IN_FLIGHT deliveries is claimed with one conditional update (was one per
+    # delivery); its answers are then recorded with one update of the attempts, one of the
+    # deliveries and one of the job's items (was one of each per delivery).
     groups = len(ids) // IN_FLIGHT
     assert sorted(updates.tables) == sorted(
-        ["delivery_delivery"] * (len(ids) + groups)
+        ["delivery_delivery"] * (groups + groups)
         + ["delivery_deliveryattempt"] * groups
         + ["delivery_replayitem"] * groups
     )

@@ -20,11 +20,11 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import Min
 from django.utils import timezone
 
 from controltower.queueing import enqueue_after_commit
-from controltower.rows import rows_update
+from controltower.rows import rows_insert, rows_update
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, Target
 from integrations.delivery.services.circuit import circuit_gate, circuit_record
 from integrations.delivery.services.policy import Outcome, backoff_delay, gives_up
@@ -48,10 +48,12 @@ INTERRUPTED = "interrupted"
 FINISHED_ITEM_OUTCOMES = tuple(sorted(set(ReplayItem.Outcome.values) - {ReplayItem.Outcome.PENDING}))
 # What `circuit_gate` and `circuit_record` read from a target, re-read when it may have changed.
 CIRCUIT_FIELDS = ("circuit", "circuit_opened_at", "consecutive_failures")
-# Requests of one batch out at once: a worker process spends most of a delivery waiting on the
-# target, so a few concurrent POSTs keep it busy; few, so that a failing target gets at most this
-# many before its circuit's count catches up.
-IN_FLIGHT = 4
+# Requests of one batch out at once (and the deliveries claimed, logged and recorded together):
+# a worker process spends most of a delivery waiting on the target, so a few concurrent POSTs
+# keep it busy; few, so that a failing target gets at most this many before its circuit's count
+# catches up: the default circuit threshold (`Target.circuit_threshold`), so a target failing
+# from the start gets no request beyond the ones that open its circuit.
+IN_FLIGHT = 5
 # Retries due within this many seconds get a countdown task; later ones are left to the sweeper.
 COUNTDOWN_MAX = 120
 
@@ -105,25 +107,32 @@ def deliveries_attempt(*, delivery_ids: Sequence[int], seconds: float | None = N
         # two commits per group instead of three per delivery (the worker's CPU and PostgreSQL's
         # per delivery were 1.8x and 3.6x the plain client's in the bulk-retry benchmark).
         with transaction.atomic():
-            claimed: list[tuple[int, Delivery, _Claim]] = []
-            for position, delivery in group:
+            now = timezone.now()
+            for _, delivery in group:
                 # One Target object per target, so a circuit change seen by one delivery holds for the next.
                 delivery.target = targets.setdefault(delivery.target_id, delivery.target)
+            leases = _claims_take([delivery for _, delivery in group], now=now)
+            claimed: list[tuple[int, Delivery, _Claim]] = []
+            for position, delivery in group:
+                lease = leases.pop(delivery.pk, None)  # a delivery twice in a group is claimed once
+                if lease is None:
+                    results[position] = "skipped"
+                    continue
                 parked_before = first_parked.get(delivery.target_id, delivery.pk) < delivery.pk
-                claim = _attempt_claim(delivery, parked_before=parked_before)
+                claim = _claimed_request(delivery, lease, now=now, parked_before=parked_before)
                 if isinstance(claim, str):
                     results[position] = claim
                 else:
                     claimed.append((position, delivery, claim))
             attempts = _attempts_begin([(delivery, claim.started) for _, delivery, claim in claimed])
         sends = [
-            (position, delivery, _Sending(claim.lease, attempt, claim.request, claim.probe))
-            for (position, delivery, claim), attempt in zip(claimed, attempts, strict=True)
+            (position, delivery, _Sending(claim.lease, attempt_id, claim.request, claim.probe))
+            for (position, delivery, claim), attempt_id in zip(claimed, attempts, strict=True)
         ]
         outcomes = _send_all([began.request for _, _, began in sends])
         recorded = _records_write(
             [
-                _Answer(delivery, began.lease, began.attempt, outcome)
+                _Answer(delivery, began.lease, began.attempt_id, outcome)
                 for (_, delivery, began), outcome in zip(sends, outcomes, strict=True)
             ]
         )
@@ -159,37 +168,56 @@ class _Sending:
     """A claimed delivery whose attempt is written down and whose request is built."""
 
     lease: datetime
-    attempt: DeliveryAttempt
+    attempt_id: int
     request: Request
     probe: bool
 
 
-def _attempt_claim(delivery: Delivery, *, parked_before: bool) -> str | _Claim:
-    """Claim the delivery and build its request; or say why it is not sent now (skipped,
-    paused, postponed)."""
-    now = timezone.now()
+def _claims_take(deliveries: list[Delivery], *, now: datetime) -> dict[int, datetime]:
+    """Claim the deliveries whose rows are still as loaded, live and due, with one UPDATE;
+    returns the lease of each one claimed, by id.
+
+    A row is claimed only if it is as loaded (a batch loads its rows before their turn: another
+    worker that attempted or leased it since did so with its own counts and its own lease) and
+    its lease, if any, has expired. The lease outlives the HTTP timeout by a margin (time to
+    record the answer)."""
+    leases: dict[int, datetime] = {}
+    rows = []
+    for delivery in deliveries:
+        if delivery.pk not in leases:
+            margin = delivery.target.timeout_seconds + settings.CONTROLTOWER_DELIVERY_LEASE_MARGIN
+            leases[delivery.pk] = now + timedelta(seconds=margin)
+            rows.append((delivery.pk, delivery.attempts_total, delivery.lease_until, leases[delivery.pk]))
+    ops = connection.ops
+    column = partial(_column, Delivery)
+    not_live = ", ".join(f"'{status}'" for status in NOT_LIVE)
+    won = rows_update(
+        Delivery,
+        match=("id", "attempts_total", "lease_until"),
+        match_nulls=("lease_until",),
+        fields=("lease_until",),
+        rows=rows,
+        where=(
+            f"{column('status')} NOT IN ({not_live}) AND {column('next_attempt_at')} <= %s"
+            f" AND ({column('lease_until')} IS NULL OR {column('lease_until')} < %s)"
+        ),
+        where_params=[ops.adapt_datetimefield_value(now + EARLY), ops.adapt_datetimefield_value(now)],
+        returning="id",
+    )
+    return {pk: leases[pk] for pk in won}
+
+
+def _column(model, name: str) -> str:
+    ops = connection.ops
+    return f"{ops.quote_name(model._meta.db_table)}.{ops.quote_name(model._meta.get_field(name).column)}"
+
+
+def _claimed_request(
+    delivery: Delivery, lease: datetime, *, now: datetime, parked_before: bool
+) -> str | _Claim:
+    """For a claimed delivery, its request; or why it is not sent now (paused, postponed),
+    its claim released."""
     target = delivery.target
-    # The lease outlives the HTTP timeout by a margin (time to record the answer).
-    lease = now + timedelta(seconds=target.timeout_seconds + settings.CONTROLTOWER_DELIVERY_LEASE_MARGIN)
-    # Claimed only if the row is as loaded (a batch loads its rows before their turn): another
-    # worker that attempted or leased it since did so with its own counts and its own lease.
-    as_loaded = (
-        Q(lease_until__isnull=True)
-        if delivery.lease_until is None
-        else Q(lease_until=delivery.lease_until, lease_until__lt=now)
-    )
-    claimed = (
-        Delivery.objects.filter(
-            as_loaded,
-            pk=delivery.pk,
-            attempts_total=delivery.attempts_total,
-            next_attempt_at__lte=now + EARLY,
-        )
-        .exclude(status__in=NOT_LIVE)
-        .update(lease_until=lease)
-    )
-    if not claimed:
-        return "skipped"
     if target.paused or not target.active or parked_before:
         _release(delivery, lease, status=Delivery.Status.PAUSED)
         return "paused"
@@ -226,29 +254,33 @@ def _forget_sender() -> None:
 os.register_at_fork(after_in_child=_forget_sender)
 
 
-def _attempts_begin(claimed: list[tuple[Delivery, datetime]]) -> list[DeliveryAttempt]:
+def _attempts_begin(claimed: list[tuple[Delivery, datetime]]) -> list[int]:
     """Write the attempts down before sending (one INSERT for the group): if this worker dies
     mid-send, the log still shows an attempt was made (marked interrupted by the next one) —
-    the target may have acted on it."""
+    the target may have acted on it. Returns their ids."""
     for delivery, _ in claimed:
         if delivery.lease_until is not None:
             # Loaded with a lease, claimed because it expired: its holder may have died mid-send.
             # (Every attempt that ends normally clears the lease, so otherwise none is "sending".)
             DeliveryAttempt.objects.filter(delivery=delivery, outcome=SENDING).update(outcome=INTERRUPTED)
-    if not claimed:
-        return []
-    return DeliveryAttempt.objects.bulk_create(
-        [
-            DeliveryAttempt(
-                delivery=delivery,
-                number=delivery.attempts_total + 1,
-                cause=delivery.round_cause if delivery.attempts == 0 else DeliveryAttempt.Cause.RETRY,
-                job_id=delivery.job_id,
-                started_at=started,
-                outcome=SENDING,
+    return rows_insert(
+        DeliveryAttempt,
+        fields=ATTEMPT_BEGUN,
+        rows=[
+            (
+                delivery.pk,
+                delivery.attempts_total + 1,
+                delivery.round_cause if delivery.attempts == 0 else DeliveryAttempt.Cause.RETRY,
+                delivery.job_id,
+                started,
+                SENDING,
+                "",
+                "",
+                "",
             )
             for delivery, started in claimed
-        ]
+        ],
+        returning="id",
     )
 
 
@@ -282,7 +314,7 @@ class _Answer:
 
     delivery: Delivery
     lease: datetime
-    attempt: DeliveryAttempt
+    attempt_id: int
     outcome: Outcome
 
 
@@ -302,6 +334,18 @@ DELIVERY_WRITTEN = (
     "dead_letter_reason",
 )
 DELIVERY_KEPT = ("delivered_at", "next_attempt_at", "enqueued_at", "dead_lettered_at", "dead_letter_reason")
+# The columns an attempt is begun with (those without a database default included).
+ATTEMPT_BEGUN = (
+    "delivery",
+    "number",
+    "cause",
+    "job",
+    "started_at",
+    "outcome",
+    "error_class",
+    "error",
+    "response_excerpt",
+)
 ATTEMPT_WRITTEN = ("latency_ms", "status_code", "error_class", "error", "response_excerpt", "outcome")
 
 
@@ -323,7 +367,7 @@ def _records_write(answers: list[_Answer]) -> list[str]:
             fields=ATTEMPT_WRITTEN,
             rows=[
                 (
-                    answer.attempt.pk,
+                    answer.attempt_id,
                     answer.outcome.latency_ms,
                     answer.outcome.status_code,
                     answer.outcome.error_class,
