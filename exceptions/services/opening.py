@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from exceptions.models import Case, CaseEntry, Occurrence
 from exceptions.services.history import OPENING_FIELDS, case_announce, case_history_record, case_snapshot
+from exceptions.services.routing import case_route
 from exceptions.services.sla import sla_due
 
 OPENED, REOPENED, FOLDED, UNCHANGED = "opened", "reopened", "folded", "unchanged"
@@ -165,6 +166,7 @@ def _open_or_fold(fingerprint: str, sightings: list[Sighting]) -> Outcome:
             after=case_snapshot(case, OPENING_FIELDS),
             comment=case.summary,
         )
+        case_route(case=case)
         return Outcome(case, OPENED, added)
     if case.state == Case.State.RESOLVED:
         case.state = Case.State.OPEN
@@ -182,6 +184,7 @@ def _open_or_fold(fingerprint: str, sightings: list[Sighting]) -> Outcome:
             after=case_snapshot(case),
             comment=f"It happened again: {latest.summary}",
         )
+        case_route(case=case)
         return Outcome(case, REOPENED, added)
     # A fold only counts: no history line per occurrence (a storm would bury the history), and
     # no new version (a handler acting on the case is not told it "changed" by a count).
