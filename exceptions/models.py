@@ -230,7 +230,12 @@ class RoutingRule(models.Model):
         choices=Case.Severity.choices, null=True, blank=True, help_text="This severity or worse; empty: any."
     )
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="Empty: unassigned."
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty: unassigned.",
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -270,7 +275,12 @@ class SlaPolicy(models.Model):
     severity = models.PositiveSmallIntegerField(choices=Case.Severity.choices, unique=True)
     hours = models.FloatField(validators=[MinValueValidator(0.01)])
     escalate_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The case moves here."
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The case moves here.",
     )
     escalate_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -309,7 +319,9 @@ class Notice(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     recipient = models.CharField(max_length=40, help_text='"user:<id>" or "team:<id>".')
     created_at = models.DateTimeField(default=timezone.now)
-    digest = models.ForeignKey("Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="notices")
+    digest = models.ForeignKey(
+        "Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="notices"
+    )
 
     class Meta:
         constraints = [
@@ -359,7 +371,9 @@ class Digest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["created_at"], name="digest_unsent", condition=Q(sent_at__isnull=True))]
+        indexes = [
+            models.Index(fields=["created_at"], name="digest_unsent", condition=Q(sent_at__isnull=True))
+        ]
 
     def __str__(self) -> str:
         return f"digest {self.pk} to {self.recipient} by {self.channel}"

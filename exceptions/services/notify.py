@@ -170,7 +170,10 @@ def digest_write(*, channel: str, recipient: str, now: datetime | None = None) -
             digest.body = digest_hand_over(digest=digest, items=items, team=who, now=now)
             digest.sent_at = now  # handed to the delivery machinery, which owns it from here
         else:
-            digest.body = {"to": _addresses(who) if who is not None else [], "text": _email_text(items, subject)}
+            digest.body = {
+                "to": _addresses(who) if who is not None else [],
+                "text": _email_text(items, subject),
+            }
         digest.save(update_fields=["body", "sent_at", "event_id", "error"])
     return digest
 
@@ -187,7 +190,13 @@ class Item:
     url: str
 
     def as_dict(self) -> dict:
-        return {"id": self.case_id, "event": self.event, "severity": self.severity, "title": self.title, "url": self.url}
+        return {
+            "id": self.case_id,
+            "event": self.event,
+            "severity": self.severity,
+            "title": self.title,
+            "url": self.url,
+        }
 
 
 def _item(notice: Notice) -> Item:
@@ -218,8 +227,11 @@ def _email_text(items: list[Item], subject: str) -> str:
     lines = [subject, ""]
     for item in items:
         lines += [item_line(item), f"    {item.url}"]
-    lines += ["", "Sent by the control tower at most once per "
-              f"{settings.EXCEPTIONS_NOTIFY_DIGEST_MINUTES:g} minutes; later cases wait for the next digest."]
+    lines += [
+        "",
+        "Sent by the control tower at most once per "
+        f"{settings.EXCEPTIONS_NOTIFY_DIGEST_MINUTES:g} minutes; later cases wait for the next digest.",
+    ]
     return "\n".join(lines)
 
 

@@ -54,7 +54,9 @@ def tower_system() -> SourceSystem:
 
 def card(*, items, subject: str, team_name: str, reference: str, now: datetime) -> dict:
     """The webhook's JSON: a MessageCard (Teams) with Markdown `text` (Slack shows it too)."""
-    lines = [f"- **{item.severity}** {_event_words(item.event)}: [{item.title}]({item.url})" for item in items]
+    lines = [
+        f"- **{item.severity}** {_event_words(item.event)}: [{item.title}]({item.url})" for item in items
+    ]
     return {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
@@ -106,7 +108,10 @@ def digest_hand_over(*, digest: Digest, items, team: Team | None, now: datetime)
         candidates=[Candidate(raw=raw, event=parsed.event, errors=parsed.errors)],
         mode=Event.Mode.STRUCTURED,
         request=RequestRecord(
-            endpoint="exception notification", content_type="application/cloudevents+json", headers={}, body=encoded
+            endpoint="exception notification",
+            content_type="application/cloudevents+json",
+            headers={},
+            body=encoded,
         ),
     )
     if outcome.status not in (ACCEPTED, DUPLICATE):

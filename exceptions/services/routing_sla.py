@@ -49,7 +49,9 @@ def cases_escalate(*, now: datetime | None = None, limit: int = 500) -> int:
     many were escalated. Idempotent: a case escalates once per opening, however many runs or
     workers see it."""
     now = now or timezone.now()
-    escalated = sum(case_escalate(case_id=case_id, now=now) for case_id in cases_overdue(now=now, limit=limit))
+    escalated = sum(
+        case_escalate(case_id=case_id, now=now) for case_id in cases_overdue(now=now, limit=limit)
+    )
     if escalated:
         logger.info("exceptions: escalated %d case(s) past their handling time", escalated)
     return escalated
@@ -68,9 +70,11 @@ def case_escalate(*, case_id: int, now: datetime | None = None) -> bool:
             or case.sla_due_at > now
         ):
             return False
-        policy = SlaPolicy.objects.filter(severity=case.severity).select_related(
-            "escalate_team", "escalate_manager"
-        ).first()
+        policy = (
+            SlaPolicy.objects.filter(severity=case.severity)
+            .select_related("escalate_team", "escalate_manager")
+            .first()
+        )
         owners = case_owners(case)
         before = case_snapshot(case) | {"escalated_at": None}
         case.escalated_at = case.updated_at = now
