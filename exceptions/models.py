@@ -190,7 +190,6 @@ class CaseEntry(models.Model):
         COMMENTED = "commented", "Commented"
         RETRIED = "retried", "Delivery retried"
         RESUBMITTED = "resubmitted", "Message resubmitted"
-        ROUTED = "routed", "Routed"
         ESCALATED = "escalated", "Escalated"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="entries")

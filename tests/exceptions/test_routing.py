@@ -1,6 +1,6 @@
 """Routing: a case that opens (or reopens) goes to the queue of the most specific matching rule,
-the lower order breaking ties, or to the unassigned queue; its history and the audit log say
-which rule decided."""
+the lower order breaking ties, or to the unassigned queue; the opening's line in its history
+and in the audit log shows the owner and says which rule decided."""
 
 from __future__ import annotations
 
@@ -103,11 +103,20 @@ def test_an_unmatched_case_goes_to_the_unassigned_queue_and_its_history_says_so(
     ).update(active=False)
     case = open_one(key="a", plant=plants["north"])
     assert case.team is None and case.assignee is None
-    routed = case.entries.get(action="routed")
-    assert routed.comment == "No routing rule matched: unassigned queue."
-    assert routed.actor is None and routed.actor_name == "control tower"
-    audit = AuditEntry.objects.get(action="case.routed", object_id=str(case.pk))
-    assert "routed" in audit.summary
+    [opened] = case.entries.all()  # routing is part of the opening, one line
+    assert opened.action == "opened" and opened.comment.endswith(
+        "\nNo routing rule matched: unassigned queue."
+    )
+    assert opened.actor is None and "team" not in opened.after
+
+
+def test_the_opening_in_history_and_audit_names_the_owner_and_the_rule(teams, plants):
+    rule("north", teams["north"], plant=plants["north"])
+    case = open_one(key="a", plant=plants["north"])
+    [opened] = case.entries.all()
+    assert opened.after["team"] == "north" and opened.comment.endswith("Routed by rule “north”.")
+    audit = AuditEntry.objects.get(action="case.opened", object_id=str(case.pk))
+    assert audit.details["after"]["team"] == "north"
 
 
 def test_a_rule_gives_the_case_to_a_person_who_may_work_it(teams, plants, make_user):
@@ -115,14 +124,14 @@ def test_a_rule_gives_the_case_to_a_person_who_may_work_it(teams, plants, make_u
     rule("north to nils", teams["north"], assignee=north_handler)
     north = open_one(key="a", plant=plants["north"])
     assert (north.team, north.assignee) == (teams["north"], north_handler)
-    routed = north.entries.get(action="routed")
-    assert routed.after == {"team": "north", "assignee": "nils"}  # what changed; the due time did not
-    assert "north to nils" in routed.comment
+    opened = north.entries.get(action="opened")
+    assert (opened.after["team"], opened.after["assignee"]) == ("north", "nils")
+    assert "north to nils" in opened.comment
 
     # Nils cannot see the south plant: the case goes to the team only, and the history says why.
     south = open_one(key="b", plant=plants["south"])
     assert (south.team, south.assignee) == (teams["north"], None)
-    assert "cannot work this case" in south.entries.get(action="routed").comment
+    assert "cannot work this case" in south.entries.get(action="opened").comment
 
 
 def test_a_reopened_case_is_routed_again_by_the_rules_of_the_day(teams, plants, handler):
@@ -136,7 +145,10 @@ def test_a_reopened_case_is_routed_again_by_the_rules_of_the_day(teams, plants, 
     assert reopened.pk == case.pk and reopened.state == "open"
     assert reopened.team == teams["night"]
     actions = list(reopened.entries.order_by("at", "id").values_list("action", flat=True))
-    assert actions == ["opened", "routed", "resolved", "reopened", "routed"]
+    assert actions == ["opened", "resolved", "reopened"]
+    entry = reopened.entries.first()
+    assert (entry.before["team"], entry.after["team"]) == ("north", "night")
+    assert entry.comment.endswith("Routed by rule “north”.")
 
 
 def test_the_sla_policy_of_the_severity_sets_the_due_time(teams, settings):
