@@ -92,7 +92,8 @@ def _channels(key: str) -> list[str]:
 
 def notices_record(*, case: Case, event: str, recipients: Iterable[str]) -> int:
     """Record that `recipients` must hear of `event` on `case` (this opening of it), on each
-    channel they have; call it in the case's transaction. Returns how many notices are new."""
+    channel they have; call it in the case's transaction. Returns how many it offered (those
+    recorded already are left as they are)."""
     rows = [
         Notice(case=case, event=event, round=case.opened_at, channel=channel, recipient=key)
         for key in dict.fromkeys(recipients)
@@ -100,14 +101,13 @@ def notices_record(*, case: Case, event: str, recipients: Iterable[str]) -> int:
     ]
     if not rows:
         return 0
-    before = Notice.objects.filter(case=case, event=event, round=case.opened_at).count()
     Notice.objects.bulk_create(rows, ignore_conflicts=True)
-    added = Notice.objects.filter(case=case, event=event, round=case.opened_at).count() - before
-    if added:
-        from exceptions.tasks import notify
+    from exceptions.tasks import notify
 
-        enqueue_after_commit(notify, queue="rules")
-    return added
+    # Queued even if every notice existed already: the task is idempotent, and a count would
+    # cost the opening two more queries.
+    enqueue_after_commit(notify, queue="rules")
+    return len(rows)
 
 
 @dataclass

@@ -13,6 +13,8 @@ rule matches goes to the unassigned queue (no team, no assignee).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 
 from controltower.accounts.access import access_for
@@ -20,15 +22,16 @@ from controltower.accounts.roles import Capability
 from exceptions.models import Case, Notice, RoutingRule
 from exceptions.services.notify import case_owners, notices_record
 from exceptions.services.routing_sla import case_sla_due
+from exceptions.services.routing_table import routing_table
 
 #: What routing adds to the opening line of a case's history.
 ROUTING_FIELDS = ("team", "assignee")
 
 
-def routing_rule_for(*, case: Case, rules: list[RoutingRule] | None = None) -> RoutingRule | None:
+def routing_rule_for(*, case: Case, rules: Iterable[RoutingRule] | None = None) -> RoutingRule | None:
     """The rule that routes `case` (see the module's docstring), or None: unassigned."""
     if rules is None:
-        rules = list(RoutingRule.objects.filter(active=True).select_related("team", "assignee"))
+        rules = routing_table().rules
     matching = [rule for rule in rules if rule.active and rule.matches(case)]
     if not matching:
         return None

@@ -19,6 +19,7 @@ from django.utils import timezone
 from exceptions.models import Case, CaseEntry, Notice, SlaPolicy
 from exceptions.services.history import WORKFLOW_FIELDS, case_history_record, case_snapshot
 from exceptions.services.notify import case_owners, notices_record, recipient_key, recipient_name
+from exceptions.services.routing_table import routing_table
 from exceptions.services.sla import sla_due
 
 logger = logging.getLogger(__name__)
@@ -29,10 +30,10 @@ RUNNING = (Case.State.OPEN, Case.State.ACKNOWLEDGED)
 
 def case_sla_due(*, severity: int, opened_at: datetime) -> datetime:
     """When a case of `severity` opened at `opened_at` must be handled by."""
-    policy = SlaPolicy.objects.filter(severity=int(severity)).only("hours").first()
-    if policy is None:
+    hours = routing_table().hours.get(int(severity))
+    if hours is None:
         return sla_due(severity=severity, opened_at=opened_at)
-    return opened_at + timedelta(hours=policy.hours)
+    return opened_at + timedelta(hours=hours)
 
 
 def cases_overdue(*, now: datetime, limit: int) -> list[int]:
