@@ -347,6 +347,7 @@ class Mailbox(models.Model):
     last_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "mailboxes"
         constraints = [models.UniqueConstraint(fields=["channel", "recipient"], name="mailbox_unique")]
 
     def __str__(self) -> str:
