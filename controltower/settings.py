@@ -346,6 +346,23 @@ CELERY_BEAT_SCHEDULE["exceptions-sweep"] = {
     "schedule": float(env_int("EXCEPTIONS_SWEEP_SECONDS", 60, minimum=1)),
     "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
 }
+# Ownership (routing rules and SLA policies live in the admin): escalation of cases past their
+# handling time, and notifications of new high-severity cases and breaches, at most one message
+# per recipient per digest interval.
+CELERY_BEAT_SCHEDULE["exceptions-escalate"] = {
+    "task": "exceptions.escalate",
+    "schedule": float(env_int("EXCEPTIONS_ESCALATE_SECONDS", 60, minimum=1)),
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
+CELERY_BEAT_SCHEDULE["exceptions-notify"] = {
+    "task": "exceptions.notify",
+    "schedule": float(env_int("EXCEPTIONS_NOTIFY_SECONDS", 60, minimum=1)),
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
+EXCEPTIONS_NOTIFY_MIN_SEVERITY = env_int("EXCEPTIONS_NOTIFY_MIN_SEVERITY", 3, minimum=1)  # 3: high
+EXCEPTIONS_NOTIFY_DIGEST_MINUTES = env_float("EXCEPTIONS_NOTIFY_DIGEST_MINUTES", 10.0, minimum=0.0)
+# Links in notifications point here (the address people open the tower at).
+EXCEPTIONS_NOTIFY_BASE_URL = env_str("CONTROLTOWER_PUBLIC_URL", "http://127.0.0.1:8000")
 CELERY_TASK_ROUTES = {
     "exceptions.*": {"queue": CELERY_QUEUES["rules"]},
     "controltower.traces.*": {"queue": CELERY_QUEUES["rules"]},
@@ -354,6 +371,19 @@ CELERY_TASK_ROUTES = {
     "integrations.capture_*": {"queue": CELERY_QUEUES["ingest"]},
     "integrations.delivery.*": {"queue": CELERY_QUEUES["delivery"]},
 }
+
+# --- Email (notifications) ------------------------------------------------------------------
+# Django's mail backends: the console backend by default (`make run` prints the mails), SMTP in a
+# deployment (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST…). Tests
+# get Django's locmem backend from the test runner.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "control-tower@localhost")
 
 # --- Accounts --------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -1,27 +1,78 @@
-"""Admin: teams are reference data; cases are worked on their pages (read-only here)."""
+"""Admin: teams, routing rules and SLA policies are reference data; cases are worked on their
+pages, and notifications are records (read-only here)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from exceptions.models import Case, Team
+from exceptions.models import Case, Digest, Notice, RoutingRule, SlaPolicy, Team
 
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name"]
+    list_display = ["name", "email", "webhook"]
     filter_horizontal = ["members"]
     search_fields = ["name"]
+    autocomplete_fields = ["webhook"]
 
 
-@admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "severity", "state", "title", "occurrences", "last_seen_at"]
-    list_filter = ["kind", "severity", "state"]
-    search_fields = ["title"]
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "order",
+        "active",
+        "plant",
+        "supplier",
+        "system",
+        "kind",
+        "min_severity",
+        "team",
+        "assignee",
+    ]
+    list_editable = ["order", "active"]
+    list_filter = ["active", "kind", "min_severity", "team"]
+    search_fields = ["name"]
+    autocomplete_fields = ["plant", "supplier", "system", "team", "assignee"]
+    fieldsets = [
+        (None, {"fields": ["name", "order", "active"]}),
+        (
+            "Matches (empty: any; the rule with more set wins, then the lower order)",
+            {"fields": ["plant", "supplier", "system", "kind", "min_severity"]},
+        ),
+        ("Sends the case to", {"fields": ["team", "assignee"]}),
+    ]
 
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = ["severity", "hours", "escalate_team", "escalate_manager"]
+    autocomplete_fields = ["escalate_team", "escalate_manager"]
+
+
+class _ReadOnly(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False  # every change goes through the workflow, which records and announces it
+        return False
+
+
+@admin.register(Notice)
+class NoticeAdmin(_ReadOnly):
+    list_display = ["case", "event", "channel", "recipient", "created_at", "digest"]
+    list_filter = ["event", "channel"]
+
+
+@admin.register(Digest)
+class DigestAdmin(_ReadOnly):
+    list_display = ["id", "channel", "recipient", "subject", "created_at", "sent_at", "attempts", "error"]
+    list_filter = ["channel"]
+
+
+@admin.register(Case)
+class CaseAdmin(_ReadOnly):
+    list_display = ["id", "kind", "severity", "state", "title", "occurrences", "last_seen_at"]
+    list_filter = ["kind", "severity", "state"]
+    search_fields = ["title"]
+    # every change goes through the workflow, which records and announces it

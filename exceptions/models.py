@@ -7,12 +7,17 @@
   named by its source and id; the case closes itself once every occurrence's cause is gone.
 - `CaseEntry` is the case's history: who did what, when, before → after, with a comment.
 - `Team` is a handlers' queue (routing rules send cases to one).
+- `RoutingRule` sends a new case to a team and optionally a person; `SlaPolicy` sets the
+  handling time per severity and whom a breach escalates to.
+- `Notice` is one thing someone must be told about a case (once); `Digest` is one message
+  carrying the notices of one recipient; `Mailbox` paces a recipient's messages.
 Writes go through `exceptions.services`; reads through `exceptions.selectors`.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -26,6 +31,15 @@ from integrations.models import SourceSystem
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="exception_teams")
+    email = models.EmailField(blank=True, help_text="The team's address; empty: each member's own.")
+    webhook = models.ForeignKey(
+        Target,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A delivery target (e.g. a Slack or Teams incoming webhook) the team's notices go to.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -94,6 +108,8 @@ class Case(models.Model):
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases")
     sla_due_at = models.DateTimeField(null=True, blank=True)
+    # Set when the handling time ran out and the case was escalated (once per opening).
+    escalated_at = models.DateTimeField(null=True, blank=True)
     reason_code = models.CharField(max_length=32, blank=True)
     reason_comment = models.CharField(max_length=1000, blank=True)
     # Bumped by every workflow change (not by a fold): a handler acts on the version they saw.
@@ -174,6 +190,7 @@ class CaseEntry(models.Model):
         COMMENTED = "commented", "Commented"
         RETRIED = "retried", "Delivery retried"
         RESUBMITTED = "resubmitted", "Message resubmitted"
+        ESCALATED = "escalated", "Escalated"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="entries")
     at = models.DateTimeField(default=timezone.now)
@@ -193,3 +210,170 @@ class CaseEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} case {self.case_id}"
+
+
+class RoutingRule(models.Model):
+    """Where a case goes when it opens: the most specific active rule that matches wins (the
+    one with more criteria set), then the lower `order`. A case no rule matches is unassigned."""
+
+    name = models.CharField(max_length=100, unique=True)
+    order = models.PositiveIntegerField(default=100, help_text="Among equally specific rules, lower first.")
+    active = models.BooleanField(default=True)
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    system = models.ForeignKey(
+        SourceSystem, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=24, choices=Case.Kind.choices, blank=True)
+    min_severity = models.PositiveSmallIntegerField(
+        choices=Case.Severity.choices, null=True, blank=True, help_text="This severity or worse; empty: any."
+    )
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty: unassigned.",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Optional: a person who owns the case (a handler who sees its plant and supplier).",
+    )
+
+    CRITERIA = ("plant_id", "supplier_id", "system_id", "kind", "min_severity")
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def specificity(self) -> int:
+        return sum(1 for name in self.CRITERIA if getattr(self, name) not in (None, ""))
+
+    def matches(self, case: Case) -> bool:
+        return (
+            (self.plant_id is None or self.plant_id == case.plant_id)
+            and (self.supplier_id is None or self.supplier_id == case.supplier_id)
+            and (self.system_id is None or self.system_id == case.system_id)
+            and (not self.kind or self.kind == case.kind)
+            and (self.min_severity is None or case.severity >= self.min_severity)
+        )
+
+
+class SlaPolicy(models.Model):
+    """The handling time of a severity and whom a breach escalates to. A severity without a
+    policy takes settings.EXCEPTIONS_SLA_HOURS and escalates to no one (it is still marked)."""
+
+    severity = models.PositiveSmallIntegerField(choices=Case.Severity.choices, unique=True)
+    hours = models.FloatField(validators=[MinValueValidator(0.01)])
+    escalate_team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The case moves here.",
+    )
+    escalate_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Told of the breach (a manager need not work cases).",
+    )
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        ordering = ["-severity"]
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: {self.hours:g} h"
+
+
+class Notice(models.Model):
+    """One thing one recipient must be told about a case. Unique, so recording it again (a
+    retried task, two workers) is a no-op; it is sent in exactly one `Digest`."""
+
+    class Event(models.TextChoices):
+        OPENED = "opened", "New case"
+        BREACHED = "breached", "Handling time exceeded"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notices")
+    event = models.CharField(max_length=10, choices=Event.choices)
+    # The case's opened_at: a case that reopens is news again, the same opening is not.
+    round = models.DateTimeField()
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    recipient = models.CharField(max_length=40, help_text='"user:<id>" or "team:<id>".')
+    created_at = models.DateTimeField(default=timezone.now)
+    digest = models.ForeignKey(
+        "Digest", null=True, blank=True, on_delete=models.SET_NULL, related_name="notices"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "event", "round", "channel", "recipient"], name="notice_once"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["channel", "recipient"], name="notice_pending", condition=Q(digest__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} of case {self.case_id} to {self.recipient} by {self.channel}"
+
+
+class Mailbox(models.Model):
+    """One recipient on one channel: its row lock lets one worker at a time write its digest,
+    and `last_sent_at` keeps it to one message per digest interval."""
+
+    channel = models.CharField(max_length=10, choices=Notice.Channel.choices)
+    recipient = models.CharField(max_length=40)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "mailboxes"
+        constraints = [models.UniqueConstraint(fields=["channel", "recipient"], name="mailbox_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} by {self.channel}"
+
+
+class Digest(models.Model):
+    """One message to one recipient, summarising its notices. An email is sent by the notify
+    task (`sent_at` once it went out); a webhook is handed to the delivery machinery as an event
+    of the tower's own (`event_id`), which delivers, retries and dead-letters it."""
+
+    channel = models.CharField(max_length=10, choices=Notice.Channel.choices)
+    recipient = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+    subject = models.CharField(max_length=300)
+    body = models.JSONField(help_text="What was sent: the email's text, or the webhook's JSON.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    event_id = models.BigIntegerField(null=True, blank=True, help_text="The webhook's event (integrations).")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at"], name="digest_unsent", condition=Q(sent_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"digest {self.pk} to {self.recipient} by {self.channel}"

@@ -6,6 +6,8 @@ from celery import shared_task
 from django.db import OperationalError
 
 from exceptions.services.following import cases_follow, cases_sweep
+from exceptions.services.notify import notifications_flush
+from exceptions.services.routing_sla import cases_escalate
 
 
 @shared_task(
@@ -27,3 +29,31 @@ def follow(rejected_ids: list[int] = (), delivery_ids: list[int] = ()) -> None:
 def sweep() -> None:
     """Catch up on missed changes and end snoozes (see `cases_sweep`); scheduled by beat."""
     cases_sweep()
+
+
+@shared_task(
+    name="exceptions.escalate",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def escalate() -> None:
+    """Escalate cases past their handling time, each once (see `cases_escalate`); by beat."""
+    cases_escalate()
+
+
+@shared_task(
+    name="exceptions.notify",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def notify() -> None:
+    """Write due digests and send email digests (see `notifications_flush`): queued after a
+    notice is recorded, and by beat for the digests that waited out their interval. Idempotent
+    and safe from several workers at once."""
+    notifications_flush()

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from exceptions.models import Case, CaseEntry, Occurrence
 from exceptions.services.history import OPENING_FIELDS, case_announce, case_history_record, case_snapshot
+from exceptions.services.routing import ROUTING_FIELDS, case_route
 from exceptions.services.sla import sla_due
 
 OPENED, REOPENED, FOLDED, UNCHANGED = "opened", "reopened", "folded", "unchanged"
@@ -157,13 +158,14 @@ def _open_or_fold(fingerprint: str, sightings: list[Sighting]) -> Outcome:
         case.trace_id = latest.trace_id or case.trace_id
     case.severity = max(case.severity, latest.severity)
     if is_new:
+        routed = case_route(case=case)
         case.save()
         case_history_record(
             case=case,
             actor=None,
             action=CaseEntry.Action.OPENED,
-            after=case_snapshot(case, OPENING_FIELDS),
-            comment=case.summary,
+            after=case_snapshot(case, OPENING_FIELDS + ROUTING_FIELDS),
+            comment=f"{case.summary}\n{routed}",
         )
         return Outcome(case, OPENED, added)
     if case.state == Case.State.RESOLVED:
@@ -173,6 +175,7 @@ def _open_or_fold(fingerprint: str, sightings: list[Sighting]) -> Outcome:
         case.reason_code = case.reason_comment = ""
         case.sla_due_at = sla_due(severity=case.severity, opened_at=now)
         case.version += 1
+        routed = case_route(case=case)
         case.save()
         case_history_record(
             case=case,
@@ -180,7 +183,7 @@ def _open_or_fold(fingerprint: str, sightings: list[Sighting]) -> Outcome:
             action=CaseEntry.Action.REOPENED,
             before=before,
             after=case_snapshot(case),
-            comment=f"It happened again: {latest.summary}",
+            comment=f"It happened again: {latest.summary}\n{routed}",
         )
         return Outcome(case, REOPENED, added)
     # A fold only counts: no history line per occurrence (a storm would bury the history), and

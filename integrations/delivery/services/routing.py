@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controltower.queueing import enqueue
-from integrations.delivery.models import Delivery, Subscription, idempotency_key
+from integrations.delivery.models import Delivery, Subscription, Target, idempotency_key
 
 logger = logging.getLogger(__name__)
 
@@ -122,24 +122,63 @@ def deliveries_route(*, events: Sequence[RoutedEvent]) -> int:
         for route in table:
             if (route.target_id, event.pk) in rows or not route.matches(event):
                 continue
-            rows[(route.target_id, event.pk)] = Delivery(
-                event_id=event.pk,
+            rows[(route.target_id, event.pk)] = _outbox_row(
+                event,
                 target_id=route.target_id,
+                target_code=route.target_code,
                 subscription_id=route.subscription_id,
                 mapping=route.mapping,
-                idempotency_key=idempotency_key(
-                    target_code=route.target_code, source=event.source, event_id=event.event_id
-                ),
-                type=event.type,
-                plant_id=event.plant_id,
-                supplier_id=event.supplier_id,
-                created_at=now,
-                round_started_at=now,
-                next_attempt_at=now,
+                now=now,
             )
+    return _outbox_write(list(rows.values()), events)
+
+
+def deliveries_route_to(*, events: Sequence[RoutedEvent], target: Target, mapping: str) -> int:
+    """Write outbox rows sending `events` to `target`, whatever the subscriptions say: for a
+    message the tower addresses itself (a team's notification webhook). Must run inside the
+    events' transaction; the same guarantees as `deliveries_route` (one row per target and
+    event however often this runs, published after commit, a lost publish left to the sweeper)."""
+    if not events or not target.active:
+        return 0
+    now = timezone.now()
+    rows = [
+        _outbox_row(
+            event,
+            target_id=target.pk,
+            target_code=target.code,
+            subscription_id=None,
+            mapping=mapping,
+            now=now,
+        )
+        for event in events
+    ]
+    return _outbox_write(rows, events)
+
+
+def _outbox_row(
+    event: RoutedEvent, *, target_id: int, target_code: str, subscription_id: int | None, mapping: str, now
+) -> Delivery:
+    return Delivery(
+        event_id=event.pk,
+        target_id=target_id,
+        subscription_id=subscription_id,
+        mapping=mapping,
+        idempotency_key=idempotency_key(
+            target_code=target_code, source=event.source, event_id=event.event_id
+        ),
+        type=event.type,
+        plant_id=event.plant_id,
+        supplier_id=event.supplier_id,
+        created_at=now,
+        round_started_at=now,
+        next_attempt_at=now,
+    )
+
+
+def _outbox_write(rows: list[Delivery], events: Sequence[RoutedEvent]) -> int:
     if not rows:
         return 0
-    Delivery.objects.bulk_create(list(rows.values()), ignore_conflicts=True, batch_size=1_000)
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1_000)
     event_ids = sorted({event.pk for event in events})
     transaction.on_commit(lambda: deliveries_publish(event_ids=event_ids))
     return len(rows)
