@@ -3,7 +3,8 @@
 States live on the `Target` row and change only through conditional updates, so any number of
 workers agree: CLOSED → (N consecutive unhealthy answers) → OPEN → (after `circuit_probe_seconds`
 one worker wins the switch to HALF_OPEN and sends one probe) → CLOSED on success, OPEN again on
-failure. A probe whose worker died is taken over once its timeout has passed.
+failure. A probe whose worker died is taken over once its timeout has passed. Each change of
+the circuit's state or of its failure count is announced (`Kind.TARGET_CHANGED`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import F
 
+from controltower.changes import Kind, announce
 from integrations.delivery.models import Target
 from integrations.delivery.services.policy import Outcome
 
@@ -39,6 +41,8 @@ def circuit_gate(*, target: Target, now: datetime) -> Gate:
         won = Target.objects.filter(
             pk=target.pk, circuit=Target.Circuit.OPEN, circuit_opened_at=opened
         ).update(circuit=Target.Circuit.HALF_OPEN, circuit_opened_at=now)
+        if won:
+            announce(Kind.TARGET_CHANGED, target.pk)
         return Gate(go=True, probe=True) if won else Gate(go=False, wait_until=now + PROBE_WAIT)
     # HALF_OPEN: someone is probing; take over only if that probe must have ended long ago.
     stale_at = opened + timedelta(seconds=target.timeout_seconds + 30)
@@ -62,8 +66,10 @@ def circuit_record(*, target: Target, outcome: Outcome, now: datetime) -> None:
         Target.objects.filter(pk=target.pk, consecutive_failures__gte=target.circuit_threshold).exclude(
             circuit=Target.Circuit.OPEN
         ).update(circuit=Target.Circuit.OPEN, circuit_opened_at=now)
+        announce(Kind.TARGET_CHANGED, target.pk)
     elif outcome.delivered or outcome.status_code is not None and outcome.error_class != "http_429":
         if target.circuit != Target.Circuit.CLOSED or target.consecutive_failures:
             Target.objects.filter(pk=target.pk).update(
                 circuit=Target.Circuit.CLOSED, consecutive_failures=0, circuit_opened_at=None
             )
+            announce(Kind.TARGET_CHANGED, target.pk)
