@@ -135,3 +135,34 @@ def test_a_bulk_retrys_progress_bar_and_item_table_advance_to_done_without_reloa
     expect(page.locator("#replay-verification")).to_contain_text("none still failing", timeout=30_000)
     assert_not_reloaded(page)
     assert Delivery.objects.filter(status="delivered").count() == count
+
+
+def test_new_deliveries_are_counted_in_a_bar_not_pushed_under_the_reader(
+    page, asgi_server, make_user, network
+):
+    from playwright.sync_api import expect
+
+    dead_letters_to(network, "erp-post", 2)
+    make_user("vera", Role.VIEWER)
+    sign_in(page, asgi_server, "vera")
+    page.goto(f"{asgi_server}/deliveries/")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "open")
+    rows = page.locator("#deliveries-table .delivery-row")
+    expect(rows).to_have_count(2)
+    first = rows.first.get_attribute("data-delivery")
+    expect(page.locator('#deliveries-counts [data-status="dead_lettered"]')).to_contain_text("2")
+    never_reloaded(page)
+
+    answer = post_events(Client(), network["erp"], po_released("4510099999", event_id="late-1"))
+    assert answer.status_code == 202, answer.content
+    expect(page.locator(".new-rows")).to_have_text("1 new delivery — show", timeout=20_000)
+    expect(rows).to_have_count(2)  # nothing moved under the reader ...
+    assert rows.first.get_attribute("data-delivery") == first
+    assert page.url == f"{asgi_server}/deliveries/"  # ... and the anchor is not in the address bar
+    expect(page.locator("#deliveries-counts a").first).to_contain_text("3")  # the counts are live
+
+    page.click(".new-rows a")
+    expect(rows).to_have_count(3)
+    expect(page.locator(".new-rows")).to_have_count(0)
+    assert rows.first.get_attribute("data-delivery") != first
+    assert_not_reloaded(page)
