@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -67,12 +67,28 @@ def _newest_dead_letter(rows: QuerySet[Delivery]) -> int:
     return micros(newest or timezone.now())
 
 
+def _retried_since(at) -> Q:
+    return Q(round_started_at__gt=at, round_cause__in=RETRY_CAUSES)
+
+
 def _held_dead_letters(rows: QuerySet[Delivery], anchor: int) -> QuerySet[Delivery]:
     """The dead letters as of the anchor, and those of them retried since: a retried dead letter
-    stays in its row and shows how its retry goes, rather than vanishing under the reader."""
+    stays in its row and shows how its retry goes — delivered, or dead-lettered again — rather
+    than vanishing under the reader. One dead-lettered again has a new `dead_lettered_at`; it
+    keeps its place by its last attempt before the anchor (when it was dead-lettered then)."""
     at = moment(anchor)
-    retried = Q(round_started_at__gt=at, round_cause__in=RETRY_CAUSES)
-    return rows.filter(Q(status=Delivery.Status.DEAD_LETTERED) | retried, dead_lettered_at__lte=at)
+    before = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), started_at__lte=at).order_by("-number")
+    return (
+        rows.filter(Q(status=Delivery.Status.DEAD_LETTERED, dead_lettered_at__lte=at) | _retried_since(at))
+        .annotate(
+            listed_at=Case(
+                When(dead_lettered_at__gt=at, then=Subquery(before.values("started_at")[:1])),
+                default=F("dead_lettered_at"),
+            )
+        )
+        .filter(listed_at__isnull=False)  # (dead-lettered for the first time after the anchor)
+        .order_by("-listed_at", "-id")
+    )
 
 
 #: Dead letters are listed by when they were dead-lettered, so that is their anchor.
@@ -81,7 +97,7 @@ DEAD_LETTERS = Anchoring(
     held=_held_dead_letters,
     newer=lambda rows, anchor: rows.filter(
         status=Delivery.Status.DEAD_LETTERED, dead_lettered_at__gt=moment(anchor)
-    ),
+    ).exclude(_retried_since(moment(anchor))),
 )
 
 

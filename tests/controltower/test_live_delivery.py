@@ -163,6 +163,32 @@ async def test_a_retried_dead_letter_changes_status_in_its_row_and_on_its_page(
     await page.disconnect()
 
 
+async def test_a_dead_letter_retried_and_refused_again_keeps_its_row(client, make_user, erp_dead_letters):
+    viewer = await sync_to_async(make_user)("vera", Role.VIEWER)
+    operator = await sync_to_async(make_user)("otto", Role.OPERATOR)
+    listing = await connect(client, viewer, "/dead-letters/")
+    html = await hold(listing)
+    order = re.findall(r'data-delivery="(\d+)"', html)
+    assert len(order) == 2
+    dead = (
+        erp_dead_letters["south"]
+        if order[-1] == str(erp_dead_letters["south"].pk)
+        else erp_dead_letters["north"]
+    )
+    assert order[-1] == str(dead.pk)  # the older of the two, below the other
+
+    job = await sync_to_async(jobs.delivery_retry)(delivery=dead, user=operator, reason="try again")
+    await sync_to_async(jobs.replay_run)(job_id=job.pk)
+    assert await sync_to_async(delivery_attempt)(delivery_id=dead.pk) == "dead_lettered"  # refused again
+
+    # Its second attempt is in its row (the attempts column) once the refusal is recorded.
+    html = await receive_until(listing, lambda html: "<td>2</td>" in row_of(html, dead.pk))
+    assert re.findall(r'data-delivery="(\d+)"', html) == order  # still where it was ...
+    assert "Dead-lettered" in row_of(html, dead.pk) and "retried" in row_of(html, dead.pk)
+    assert "new dead letter" not in html  # ... and not counted as a new one
+    await listing.disconnect()
+
+
 async def test_a_jobs_progress_and_items_are_pushed_to_its_page(
     client,
     make_user,
