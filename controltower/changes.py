@@ -115,7 +115,9 @@ def announce(
     connection = transaction.get_connection(using)
     pending = _local.__dict__.get("pending")
     # A rolled-back transaction drops its on-commit callbacks: start again when ours is gone.
-    if pending is None or not any(call is pending.send for _, call, *_ in connection.run_on_commit):
+    # (Compared with ==: each `pending.send` is a new bound method, never `is` the registered one.)
+    send = pending.send if pending is not None else None
+    if send is None or not any(call == send for _, call, *_ in connection.run_on_commit):
         pending = _Pending()
         pending.changes[change] = None
         if connection.in_atomic_block:
