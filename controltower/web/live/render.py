@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -43,7 +45,10 @@ def render_sections(*, user, path: str, page: LivePage, zone, host: str) -> str 
     request.live_sections = page.sections
     match = resolve(urlsplit(path).path)
     with timezone.override(zone):
-        response = match.func(request, *match.args, **match.kwargs)
+        try:
+            response = match.func(request, *match.args, **match.kwargs)
+        except (Http404, PermissionDenied):  # raised, not answered: no middleware turns them into one
+            return None
         if response.status_code != 200:
             return None
         if hasattr(response, "render"):
