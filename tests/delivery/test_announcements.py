@@ -14,7 +14,8 @@ from integrations.delivery.services import jobs
 from integrations.delivery.services.delivering import delivery_attempt
 from tests.controltower.test_delivery_pages import ingest, north, send_all, south, subscribe, target
 
-pytestmark = pytest.mark.django_db
+# Committed for real: what listeners hear is what each commit sends.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -39,13 +40,10 @@ def about_deliveries(heard: list[Change]) -> list[Change]:
     return [change for change in heard if change.kind != Kind.TARGET_CHANGED]
 
 
-def test_routed_deliveries_are_announced_once_per_scope(
-    heard, network, plants, suppliers, django_capture_on_commit_callbacks
-):
+def test_routed_deliveries_are_announced_once_per_scope(heard, network, plants, suppliers):
     subscribe(target("erp-post"), "purchase_order.released")
     subscribe(target("tms-feed"), "purchase_order.released")
-    with django_capture_on_commit_callbacks(execute=True):
-        ingest(network["erp"], north("n-1"), north("n-2"), south("s-1"))
+    ingest(network["erp"], north("n-1"), north("n-2"), south("s-1"))
     assert Delivery.objects.count() == 6
     # Six rows, two scopes: the ids are not read back from the bulk insert, the scope is known.
     assert sorted(
@@ -58,15 +56,12 @@ def test_routed_deliveries_are_announced_once_per_scope(
     )
 
 
-def test_a_dead_letter_is_announced_with_its_scope_and_no_signal_is_left(
-    heard, network, plants, suppliers, django_capture_on_commit_callbacks
-):
+def test_a_dead_letter_is_announced_with_its_scope_and_no_signal_is_left(heard, network, plants, suppliers):
     subscribe(target("erp-post"), "purchase_order.released")
     ingest(network["erp"], north("n-1"))
     dead = Delivery.objects.get()
     heard.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert delivery_attempt(delivery_id=dead.pk) == "dead_lettered"
+    assert delivery_attempt(delivery_id=dead.pk) == "dead_lettered"
     scope = (frozenset({plants["north"].pk}), frozenset({suppliers["acme"].pk}))
     assert [(c.kind, c.id, c.plant_ids, c.supplier_ids) for c in about_deliveries(heard)] == [
         (Kind.DELIVERY_CHANGED, dead.pk, *scope),
@@ -87,9 +82,7 @@ def test_nothing_is_heard_of_a_transaction_rolled_back(heard, network):
     assert heard == []
 
 
-def test_a_retry_job_is_announced_from_its_start_to_its_verification(
-    heard, network, make_user, plants, django_capture_on_commit_callbacks
-):
+def test_a_retry_job_is_announced_from_its_start_to_its_verification(heard, network, make_user, plants):
     subscribe(target("erp-post"), "purchase_order.released")
     ingest(network["erp"], north("n-1"), south("s-1"))
     assert send_all() == ["dead_lettered", "dead_lettered"]
@@ -97,13 +90,11 @@ def test_a_retry_job_is_announced_from_its_start_to_its_verification(
     user = make_user("olga", Role.OPERATOR)
     heard.clear()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        job = jobs.delivery_retry(delivery=north_dead, user=user, reason="port reopened")
+    job = jobs.delivery_retry(delivery=north_dead, user=user, reason="port reopened")
     assert [(c.kind, c.id) for c in heard] == [(Kind.JOB_PROGRESS, job.pk)]
 
     heard.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        jobs.replay_run(job_id=job.pk)  # running, items listed, the delivery handed over
+    jobs.replay_run(job_id=job.pk)  # running, items listed, the delivery handed over
     assert {(c.kind, c.id) for c in heard} == {
         (Kind.JOB_PROGRESS, job.pk),
         (Kind.DELIVERY_CHANGED, north_dead.pk),
@@ -112,8 +103,7 @@ def test_a_retry_job_is_announced_from_its_start_to_its_verification(
     assert handed.plant_ids == {plants["north"].pk}
 
     heard.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert delivery_attempt(delivery_id=north_dead.pk) == "dead_lettered"  # refused again
+    assert delivery_attempt(delivery_id=north_dead.pk) == "dead_lettered"  # refused again
     assert [(c.kind, c.id) for c in about_deliveries(heard)] == [
         (Kind.DELIVERY_CHANGED, north_dead.pk),
         (Kind.DEAD_LETTERED, north_dead.pk),
@@ -124,32 +114,27 @@ def test_a_retry_job_is_announced_from_its_start_to_its_verification(
     assert job.state == ReplayJob.State.DONE
 
     heard.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        jobs.replay_verify(job_id=job.pk)
+    jobs.replay_verify(job_id=job.pk)
     assert [(c.kind, c.id) for c in heard] == [(Kind.JOB_PROGRESS, job.pk)]
 
 
-def test_a_cancelled_job_is_announced(heard, network, make_user, django_capture_on_commit_callbacks):
+def test_a_cancelled_job_is_announced(heard, network, make_user):
     subscribe(target("erp-post"), "purchase_order.released")
     ingest(network["erp"], north("n-1"))
     send_all()
     user = make_user("olga", Role.OPERATOR)
     job = jobs.delivery_retry(delivery=Delivery.objects.get(), user=user)
     heard.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert jobs.replay_cancel(job=job, user=user)
+    assert jobs.replay_cancel(job=job, user=user)
     assert [(c.kind, c.id) for c in heard] == [(Kind.JOB_PROGRESS, job.pk)]
 
 
-def test_a_circuit_that_opens_is_announced_as_a_target_change(
-    heard, network, django_capture_on_commit_callbacks
-):
+def test_a_circuit_that_opens_is_announced_as_a_target_change(heard, network):
     erp = target("erp-post", max_attempts=5, circuit_threshold=1)
     subscribe(erp, "purchase_order.released")
     ingest(network["erp"], north("n-1"))
     heard.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert delivery_attempt(delivery_id=Delivery.objects.get().pk) == "retrying"
+    assert delivery_attempt(delivery_id=Delivery.objects.get().pk) == "retrying"
     erp.refresh_from_db()
     assert erp.circuit == Target.Circuit.OPEN
     assert (Kind.TARGET_CHANGED, erp.pk) in [(c.kind, c.id) for c in heard]
