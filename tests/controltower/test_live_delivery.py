@@ -239,3 +239,28 @@ async def test_the_replay_jobs_list_is_rendered_for_each_user_not_shared_by_scop
     assert f"/replays/{job.pk}/" not in html and "No jobs" in html  # ... as theirs
     await mine.disconnect()
     await theirs.disconnect()
+
+
+async def test_rendering_a_page_outside_the_viewers_scope_gives_nothing_not_an_error(
+    make_user, plants, erp_dead_letters
+):
+    """The view raises Http404 for another plant's delivery (get_object_or_404): the render
+    yields nothing to send, rather than an exception logged on every change."""
+    import datetime
+
+    from controltower.web.live.render import live_page_for, render_sections
+
+    northern = await sync_to_async(make_user)(
+        "northern", Role.VIEWER, everything=False, plants=[plants["north"]]
+    )
+    path = f"/deliveries/{erp_dead_letters['south'].pk}/"
+    page, _ = live_page_for(path)
+    render = sync_to_async(render_sections)
+    assert await render(user=northern, path=path, page=page, zone=datetime.UTC, host="localhost") is None
+    path = f"/deliveries/{erp_dead_letters['north'].pk}/"
+    assert 'id="delivery-facts"' in await render(
+        user=northern, path=path, page=page, zone=datetime.UTC, host="localhost"
+    )
+    assert (
+        live_page_for(f"/api/v1/deliveries/{erp_dead_letters['north'].pk}") is None
+    )  # an API route of that name
