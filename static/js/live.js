@@ -40,6 +40,14 @@
   document.addEventListener("htmx:wsError", function () { show("closed"); });
   document.addEventListener("htmx:pushedIntoHistory", follow);
   document.addEventListener("htmx:replacedInHistory", follow);
+  // A section names the page it was rendered for (`data-live-for`): one rendered for a page this
+  // one has since left (a filter changed while it was on its way) must not undo the change.
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    if (event.detail.message.indexOf("data-live-for=") < 0) return;
+    var parsed = new DOMParser().parseFromString(event.detail.message, "text/html");
+    var section = parsed.querySelector("[data-live-for]");
+    if (section && section.getAttribute("data-live-for") !== here()) event.preventDefault();
+  });
   // A section swapped in (filtered, paged, or a pinned list re-anchored) may name a new page.
   document.addEventListener("htmx:afterSettle", follow);
   document.addEventListener("htmx:wsAfterMessage", follow);

@@ -83,7 +83,7 @@ def test_a_dead_letter_retried_by_an_operator_changes_status_live_in_an_open_lis
     operator.goto(f"{asgi_server}/deliveries/{dead.pk}/")
     operator.fill("#retry-reason", "ERP endpoint fixed")
     operator.click("#delivery-retry button[type=submit]")
-    operator.wait_for_url(re.compile(r"/replays/\d+/$"))
+    operator.wait_for_url(re.compile(r"/replays/\d+/$"), timeout=60_000)  # a slow machine under SQLite
 
     # The worker runs the job and delivers it: the open list shows it in place, then the page.
     expect(row.locator("td.status")).to_contain_text("Delivered", timeout=30_000)
@@ -166,3 +166,36 @@ def test_new_deliveries_are_counted_in_a_bar_not_pushed_under_the_reader(
     expect(page.locator(".new-rows")).to_have_count(0)
     assert rows.first.get_attribute("data-delivery") != first
     assert_not_reloaded(page)
+
+
+def test_a_render_for_the_page_before_a_filter_change_does_not_undo_it(page, asgi_server, make_user, network):
+    """A render on its way when the reader changes a filter was made for the page they left:
+    the page drops it (it names the page it was rendered for), and takes the current one."""
+    from playwright.sync_api import expect
+
+    dead_letters_to(network, "erp-post", 2)
+    make_user("vera", Role.VIEWER)
+    sign_in(page, asgi_server, "vera")
+    page.goto(f"{asgi_server}/dead-letters/")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "open")
+    before = page.get_attribute("#dead-letters-table", "data-live-page")
+    page.select_option("#f-target", "erp-post")
+    expect(page.locator("#dead-letters-table")).not_to_have_attribute("data-live-page", before)
+    current = page.get_attribute("#dead-letters-table", "data-live-page")
+
+    def arrives(rendered_for: str) -> bool:
+        """Whether the page would swap in a live render made for `rendered_for`."""
+        return not page.evaluate(
+            """(renderedFor) => {
+                const section = document.createElement("section");
+                section.setAttribute("data-live-for", renderedFor);
+                const event = new CustomEvent("htmx:wsBeforeMessage", {
+                    bubbles: true, cancelable: true, detail: {message: section.outerHTML}});
+                document.querySelector("main").dispatchEvent(event);
+                return event.defaultPrevented;
+            }""",
+            rendered_for,
+        )
+
+    assert not arrives(before)
+    assert arrives(current)
