@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -27,6 +28,7 @@ from controltower.accounts.roles import Capability
 from controltower.masterdata import selectors as masterdata_selectors
 from controltower.traces.selectors import traces_visible
 from controltower.web.htmx import page_or_partial
+from controltower.web.pinning import pinned_page, pinned_urls
 from integrations.contracts import contracts_all
 from integrations.delivery.models import Delivery, Target
 from integrations.delivery.selectors import (
@@ -128,26 +130,44 @@ def listed(queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
     return queryset.select_related(None).select_related("target", "plant", "supplier")
 
 
+def status_counts(rows: QuerySet[Delivery]) -> dict[str, Any]:
+    """How many of `rows` are in each status (a list's header), and in all."""
+    found = dict(rows.order_by().values_list("status").annotate(n=Count("id")))
+    return {
+        "states": [(value, label, found.get(value, 0)) for value, label in Delivery.Status.choices],
+        "total": sum(found.values()),
+    }
+
+
 # --- pages ------------------------------------------------------------------------------------
 @require_capability(Capability.VIEW)
 def deliveries(request: HttpRequest) -> HttpResponse:
+    """The deliveries list, live: its rows are pinned (see `controltower.web.pinning`), the
+    counts per status in its header are those of the filters (but the status) as of now."""
     access = access_for(request.user)
-    rows = listed(deliveries_visible(access=access))
-    error = None
+    visible = listed(deliveries_visible(access=access))
+    error, query = None, None
     try:
-        rows = deliveries_filtered(rows, delivery_query(request.GET))
+        query = delivery_query(request.GET)
     except QueryError as exc:
-        error, rows = query_error(exc), rows.none()
+        error = query_error(exc)
+    rows = visible.none() if query is None else deliveries_filtered(visible, query)
+    any_status = visible.none() if query is None else deliveries_filtered(visible, replace(query, status=""))
+    pinned = pinned_page(rows, raw=request.GET, per_page=PAGE_SIZE)
     filters = raw_filters(request.GET)
+    list_url = reverse("deliveries")
     context = {
-        "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+        "page": pinned.page,
+        "pinned": pinned,
+        "counts": status_counts(any_status),
         "filters": filters,
-        "list_query": list_query(filters),
-        "list_url": reverse("deliveries"),
+        "list_url": list_url,
+        **pinned_urls(list_url=list_url, filters=filters, pinned=pinned),
         "error": error,
-        **filter_choices(access),
     }
     template = page_or_partial(request, "web/deliveries.html", "table")
+    if template == "web/deliveries.html":
+        context |= filter_choices(access)  # the filter form, shown with the whole page only
     return render(request, template, context, status=form_status(request, 400) if error else 200)
 
 
@@ -159,18 +179,24 @@ def delivery(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     attempts = Paginator(delivery_attempts(delivery=found), ATTEMPT_PAGE).get_page(request.GET.get("page"))
+    url = reverse("delivery", kwargs={"pk": found.pk})
     context = {
         "delivery": found,
         "attempts": attempts,
         "can_recover": access.can(Capability.RECOVER),
         "can_retry": found.status in FINAL,
         "list_query": QueryDict(),
-        "list_url": reverse("delivery", kwargs={"pk": found.pk}),
+        "list_url": url,
+        # The live socket follows the attempts' page (paging does not change the URL).
+        "live_page": f"{url}?page={attempts.number}" if attempts.number > 1 else url,
     }
     template = page_or_partial(request, "web/delivery.html", "attempts")
-    if "#" not in template:
+    if "#" not in template:  # the whole page, or its live sections
+        context["jobs"] = found.replay_items.select_related("job__created_by", "job__cancelled_by").order_by(
+            "-id"
+        )
+    if template == "web/delivery.html":
         context |= {
-            "jobs": found.replay_items.select_related("job__created_by", "job__cancelled_by").order_by("-id"),
             "traces": list(traces_visible(access=access).filter(memberships__event_id=found.event_id)[:5]),
             "payload": (
                 json.dumps(found.event.as_cloudevent(), indent=2, ensure_ascii=False)

@@ -9,12 +9,13 @@ no longer gives the same set. The job itself runs in Celery; these pages only sh
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -36,7 +37,8 @@ from controltower.web.delivery_views import (
     raw_filters,
 )
 from controltower.web.htmx import page_or_partial, url_without
-from integrations.delivery.models import Delivery, ReplayItem, ReplayJob
+from controltower.web.pinning import Anchoring, micros, moment, pinned_page, pinned_urls
+from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, ReplayJob
 from integrations.delivery.selectors import (
     DeliveryQuery,
     QueryError,
@@ -50,11 +52,53 @@ from integrations.delivery.services.jobs import PreviewChanged, replay_cancel, r
 JOB_PAGE = 25
 ITEM_PAGE = 50
 FAILING_SHOWN = 50
-VERIFY_WAIT = timedelta(seconds=30)
 DEAD_LETTER_FIELDS = ("target", "type", "plant", "supplier", "error_class", "since", "until")
 REPLAY_FIELDS = ("target", "type", "plant", "supplier", "since", "until")
 LIVE_STATES = (ReplayJob.State.QUEUED, ReplayJob.State.RUNNING, ReplayJob.State.CANCELLING)
 PANEL_IDS = {ReplayJob.Kind.RETRY: "retry-panel", ReplayJob.Kind.REPLAY: "replay-panel"}
+# The rounds an operator starts on a dead letter (one retry, or a bulk retry).
+RETRY_CAUSES = (DeliveryAttempt.Cause.MANUAL, DeliveryAttempt.Cause.BULK)
+
+
+def _newest_dead_letter(rows: QuerySet[Delivery]) -> int:
+    newest = (
+        rows.filter(status=Delivery.Status.DEAD_LETTERED).values_list("dead_lettered_at", flat=True).first()
+    )
+    return micros(newest or timezone.now())
+
+
+def _retried_since(at) -> Q:
+    return Q(round_started_at__gt=at, round_cause__in=RETRY_CAUSES)
+
+
+def _held_dead_letters(rows: QuerySet[Delivery], anchor: int) -> QuerySet[Delivery]:
+    """The dead letters as of the anchor, and those of them retried since: a retried dead letter
+    stays in its row and shows how its retry goes — delivered, or dead-lettered again — rather
+    than vanishing under the reader. One dead-lettered again has a new `dead_lettered_at`; it
+    keeps its place by its last attempt before the anchor (when it was dead-lettered then)."""
+    at = moment(anchor)
+    before = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), started_at__lte=at).order_by("-number")
+    return (
+        rows.filter(Q(status=Delivery.Status.DEAD_LETTERED, dead_lettered_at__lte=at) | _retried_since(at))
+        .annotate(
+            listed_at=Case(
+                When(dead_lettered_at__gt=at, then=Subquery(before.values("started_at")[:1])),
+                default=F("dead_lettered_at"),
+            )
+        )
+        .filter(listed_at__isnull=False)  # (dead-lettered for the first time after the anchor)
+        .order_by("-listed_at", "-id")
+    )
+
+
+#: Dead letters are listed by when they were dead-lettered, so that is their anchor.
+DEAD_LETTERS = Anchoring(
+    newest=_newest_dead_letter,
+    held=_held_dead_letters,
+    newer=lambda rows, anchor: rows.filter(
+        status=Delivery.Status.DEAD_LETTERED, dead_lettered_at__gt=moment(anchor)
+    ).exclude(_retried_since(moment(anchor))),
+)
 
 
 # --- the preview → start panel ----------------------------------------------------------------
@@ -133,8 +177,10 @@ def dead_letters(request: HttpRequest) -> HttpResponse:
 def _dead_letters_page(
     request: HttpRequest, *, raw: Mapping[str, Any], panel: dict | None, status: int = 200
 ) -> HttpResponse:
+    """The dead letters, live: pinned rows (a retried one stays and shows its status), and the
+    count of those that match now in the header."""
     access = access_for(request.user)
-    rows = listed(deliveries_visible(access=access)).filter(status=Delivery.Status.DEAD_LETTERED)
+    rows = listed(deliveries_visible(access=access)).filter(dead_lettered_at__isnull=False)
     error = None
     try:
         query = delivery_query(raw, DEAD_LETTER_FIELDS)
@@ -145,12 +191,16 @@ def _dead_letters_page(
         if panel is None and raw.get("preview") and access.can(Capability.RECOVER):
             panel = preview_panel(kind=ReplayJob.Kind.RETRY, query=query, access=access)
     rows = rows.order_by("-dead_lettered_at", "-id")
+    pinned = pinned_page(rows, raw=raw, per_page=PAGE_SIZE, anchoring=DEAD_LETTERS)
     filters = raw_filters(raw, DEAD_LETTER_FIELDS)
+    list_url = reverse("dead-letters")
     context = {
-        "page": Paginator(rows, PAGE_SIZE).get_page(raw.get("page")),
+        "page": pinned.page,
+        "pinned": pinned,
+        "dead_now": rows.filter(status=Delivery.Status.DEAD_LETTERED).count(),
         "filters": filters,
-        "list_query": list_query(filters),
-        "list_url": reverse("dead-letters"),
+        "list_url": list_url,
+        **pinned_urls(list_url=list_url, filters=filters, pinned=pinned),
         "error": error,
         "panel": panel,
         "can_recover": access.can(Capability.RECOVER),
@@ -158,9 +208,11 @@ def _dead_letters_page(
     }
     if error:
         status = form_status(request, 400)
-    response = render(
-        request, page_or_partial(request, "web/dead_letters.html", "results"), context, status=status
-    )
+    partial = "table" if request.htmx and request.htmx.target == "dead-letters-table" else "results"
+    template = page_or_partial(request, "web/dead_letters.html", partial)
+    if template == "web/dead_letters.html":
+        context |= filter_choices(access)  # the filter form, shown with the whole page only
+    response = render(request, template, context, status=status)
     return _preview_not_in_history(request, response)
 
 
@@ -199,13 +251,16 @@ def _replays_page(
         jobs = jobs.filter(kind=filters["kind"])
     if filters["state"] in ReplayJob.State.values:
         jobs = jobs.filter(state=filters["state"])
-    page = Paginator(jobs, JOB_PAGE).get_page(request.GET.get("page"))
+    # Live, pinned like every list: a job started meanwhile is counted in a bar, not inserted.
+    pinned = pinned_page(jobs, raw=request.GET, per_page=JOB_PAGE)
+    list_url = reverse("replays")
     context = {
-        "page": page,
-        "rows": [{"job": job, "progress": replay_progress(job=job)} for job in page],
+        "page": pinned.page,
+        "pinned": pinned,
+        "rows": [{"job": job, "progress": replay_progress(job=job)} for job in pinned.page],
         "filters": filters,
-        "list_query": list_query(filters),
-        "list_url": reverse("replays"),
+        "list_url": list_url,
+        **pinned_urls(list_url=list_url, filters=filters, pinned=pinned),
         "kinds": ReplayJob.Kind.choices,
         "states": ReplayJob.State.choices,
         "form": raw_filters(form, REPLAY_FIELDS),
@@ -214,7 +269,10 @@ def _replays_page(
         **filter_choices(access),
     }
     partial = "panel" if request.htmx and request.htmx.target == "replay-panel" else "table"
-    return render(request, page_or_partial(request, "web/replays.html", partial), context, status=status)
+    template = page_or_partial(request, "web/replays.html", partial)
+    if template == "web/replays.html":
+        context |= filter_choices(access)  # the replay form's choices, shown with the whole page only
+    return render(request, template, context, status=status)
 
 
 def progress_of(job: ReplayJob) -> dict[str, Any]:
@@ -248,6 +306,12 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
     outcome = request.GET.get("outcome", "")
     if outcome in ReplayItem.Outcome.values:
         items = items.filter(outcome=outcome)
+    items_page = Paginator(items, ITEM_PAGE).get_page(request.GET.get("page"))
+    job_url = reverse("replay", kwargs={"pk": job.pk})
+    item_query = list_query({"outcome": outcome})
+    live_query = item_query.copy()
+    if items_page.number > 1:
+        live_query["page"] = str(items_page.number)
     failing = None
     if job.verified_at:
         failing = (
@@ -260,29 +324,21 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "job": job,
         "live": job.state in LIVE_STATES,
-        "poll": _polls(job),
         "progress": progress_of(job),
         "failing": failing,
         "filter_items": sorted(job.filter.items()),
-        "items": Paginator(items, ITEM_PAGE).get_page(request.GET.get("page")),
+        "items": items_page,
         "outcome": outcome,
-        "list_query": list_query({"outcome": outcome}),
-        "list_url": reverse("replay", kwargs={"pk": job.pk}),
+        "list_query": item_query,
+        "list_url": job_url,
+        # The live socket follows the items' filter and page (paging does not change the URL).
+        "live_page": f"{job_url}?{live_query.urlencode()}" if live_query else job_url,
         "outcomes": ReplayItem.Outcome.choices,
         "can_recover": access.can(Capability.RECOVER),
     }
     target = request.htmx.target if request.htmx else None
     partial = "items" if target == "replay-items" else "progress"
     return render(request, page_or_partial(request, "web/replay.html", partial), context)
-
-
-def _polls(job: ReplayJob) -> bool:
-    """The progress section refreshes while the job runs, and a little after it ends until the
-    verification (queued when it ends) is in."""
-    if job.state in LIVE_STATES:
-        return True
-    ended = job.finished_at
-    return job.verified_at is None and ended is not None and timezone.now() - ended < VERIFY_WAIT
 
 
 @require_capability(Capability.RECOVER)

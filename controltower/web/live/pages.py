@@ -123,3 +123,29 @@ register(
         matches=same_id("pk"),
     )
 )
+
+# delivery
+# Lists re-render on any delivery change in the viewer's scope (their rows are pinned, see
+# controltower/web/pinning.py); a delivery's page on its own. Jobs are seen by everyone who sees
+# everything and by their starter only: their pages render per user.
+DELIVERY_KINDS = frozenset({Kind.DELIVERY_CHANGED, Kind.DEAD_LETTERED})
+register(LivePage("deliveries", sections=("table",), kinds=DELIVERY_KINDS))
+register(LivePage("dead-letters", sections=("table",), kinds=DELIVERY_KINDS))
+register(
+    LivePage(
+        "delivery",
+        sections=("facts", "retry", "attempts", "jobs"),
+        kinds=DELIVERY_KINDS,
+        matches=same_id("pk"),
+    )
+)
+register(LivePage("replays", sections=("table",), kinds=frozenset({Kind.JOB_PROGRESS}), per_user=True))
+register(
+    LivePage(
+        "replay",
+        sections=("progress", "item_table"),
+        kinds=frozenset({Kind.JOB_PROGRESS}),
+        matches=same_id("pk"),
+        per_user=True,
+    )
+)

@@ -33,7 +33,8 @@ def live_page_for(path: str) -> tuple[LivePage, dict] | None:
         match = resolve(parts.path)
     except Resolver404:
         return None
-    page = PAGES.get(match.url_name or "")
+    # By the full view name: an API route of the same name (`api-v1:delivery`) is no live page.
+    page = PAGES.get(match.view_name or "")
     return (page, match.kwargs) if page else None
 
 

@@ -3,7 +3,8 @@
 States live on the `Target` row and change only through conditional updates, so any number of
 workers agree: CLOSED → (N consecutive unhealthy answers) → OPEN → (after `circuit_probe_seconds`
 one worker wins the switch to HALF_OPEN and sends one probe) → CLOSED on success, OPEN again on
-failure. A probe whose worker died is taken over once its timeout has passed.
+failure. A probe whose worker died is taken over once its timeout has passed. Each change of
+the circuit's state or of its failure count is announced (`Kind.TARGET_CHANGED`).
 """
 
 from __future__ import annotations

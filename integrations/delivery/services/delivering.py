@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from controltower.changes import Kind, announce
 from controltower.queueing import enqueue_after_commit
 from controltower.rows import rows_insert, rows_update
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, Target
@@ -30,7 +31,6 @@ from integrations.delivery.services.circuit import circuit_gate, circuit_record
 from integrations.delivery.services.policy import Outcome, backoff_delay, gives_up
 from integrations.delivery.services.ratelimit import rate_wait
 from integrations.delivery.services.transport import Request, delivery_request, http_client, request_send
-from integrations.signals import delivery_dead_lettered
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,9 @@ def delivery_attempt(*, delivery_id: int) -> str:
     as a `DeliveryAttempt` with time, status, latency, error class and a response excerpt; a
     paused target parks the delivery (`paused`), an open circuit or the rate limit postpones it
     without spending an attempt; a retryable failure schedules the next attempt by the target's
-    policy, anything else dead-letters it with its reason and announces it.
+    policy, anything else dead-letters it with its reason. Every change of a delivery's status
+    or attempts is announced (`Kind.DELIVERY_CHANGED`, plus `Kind.DEAD_LETTERED` when it gives up,
+    plus `Kind.JOB_PROGRESS` for the job whose item it finishes), after commit.
     """
     return deliveries_attempt(delivery_ids=[delivery_id])[0]
 
@@ -220,6 +222,7 @@ def _claimed_request(
     target = delivery.target
     if target.paused or not target.active or parked_before:
         _release(delivery, lease, status=Delivery.Status.PAUSED)
+        _announce_changed(delivery)
         return "paused"
     gate = circuit_gate(target=target, now=now)
     if not gate.go:
@@ -417,11 +420,15 @@ def _records_write(answers: list[_Answer]) -> list[str]:
             ],
             where=f"{table}.{connection.ops.quote_name('outcome')} NOT IN ({finished})",
         )
+        # Heard after commit, once per delivery: the scope comes from the rows already loaded.
+        for answer in answers:
+            if answer.delivery.pk in ours:
+                _announce_changed(answer.delivery)
         for delivery, result in ended:
             if result == "dead_lettered":
-                transaction.on_commit(
-                    partial(delivery_dead_lettered.send, sender=Delivery, delivery_id=delivery.pk)
-                )
+                _announce_changed(delivery, kind=Kind.DEAD_LETTERED)
+            if delivery.job_id:
+                announce(Kind.JOB_PROGRESS, delivery.job_id)
     for answer, (result, fields) in zip(answers, decided, strict=True):
         if result == "retrying":
             _publish_later(answer.delivery.pk, fields["next_attempt_at"])
@@ -474,6 +481,10 @@ def _decide(delivery: Delivery, target: Target, outcome: Outcome, *, now: dateti
         "dead_lettered_at": now,
         "dead_letter_reason": reason[:500],
     }
+
+
+def _announce_changed(delivery: Delivery, *, kind: Kind = Kind.DELIVERY_CHANGED) -> None:
+    announce(kind, delivery.pk, plant_ids=delivery.plant_id, supplier_ids=delivery.supplier_id)
 
 
 def _publish_later(delivery_id: int, due: datetime) -> None:

@@ -5,6 +5,10 @@ task) snapshots its items — the deliveries its filter matched as of the previe
 them to the delivery workers in chunks, checking for a cancel between chunks. Items finish as
 their deliveries are delivered or dead-lettered again; the last one finishes the job and queues
 `replay_verify`, which records which items still fail.
+
+Whatever a job's page shows that changes — its state, its items' outcomes, its verification —
+is announced as `Kind.JOB_PROGRESS` (the job's id) after commit; a delivery a job hands over is
+announced as `Kind.DELIVERY_CHANGED` (it is live again).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from django.utils import timezone
 
 from controltower.accounts.access import Access, access_for
 from controltower.audit.services import audit_record
+from controltower.changes import Kind, announce
 from controltower.queueing import enqueue, enqueue_after_commit
 from integrations.delivery.models import Delivery, DeliveryAttempt, ReplayItem, ReplayJob
 from integrations.delivery.selectors import DeliveryQuery, QueryError, replay_candidates
@@ -103,6 +108,7 @@ def replay_start(
             reason=job.reason,
             details=job.filter,
         )
+        announce(Kind.JOB_PROGRESS, job.pk)
         from integrations.delivery.tasks import replay_run
 
         enqueue_after_commit(replay_run, queue="replay", job_id=job.pk)
@@ -164,6 +170,7 @@ def replay_cancel(*, job: ReplayJob, user) -> bool:
         ).update(state=ReplayJob.State.CANCELLING, cancelled_by=user)
         if changed:
             audit_record(actor=user, action=f"{job.kind}.cancel", obj=job, summary=f"Cancelled job {job.pk}")
+            announce(Kind.JOB_PROGRESS, job.pk)
     job.refresh_from_db()
     return bool(changed)
 
@@ -176,9 +183,10 @@ def replay_run(*, job_id: int) -> None:
     """
     job = ReplayJob.objects.select_related("created_by").get(pk=job_id)
     if job.state == ReplayJob.State.QUEUED:
-        ReplayJob.objects.filter(pk=job.pk, state=ReplayJob.State.QUEUED).update(
+        if ReplayJob.objects.filter(pk=job.pk, state=ReplayJob.State.QUEUED).update(
             state=ReplayJob.State.RUNNING, started_at=timezone.now()
-        )
+        ):
+            announce(Kind.JOB_PROGRESS, job.pk)
         job.refresh_from_db()
     if job.state not in (ReplayJob.State.RUNNING, ReplayJob.State.CANCELLING):
         return
@@ -204,10 +212,12 @@ def _snapshot(job: ReplayJob) -> bool:
             finished_at=timezone.now(),
             error=str(PreviewChanged(job.total, len(ids))),
         )
+        announce(Kind.JOB_PROGRESS, job.pk)
         return False
     ReplayItem.objects.bulk_create(
         [ReplayItem(job=job, delivery_id=pk) for pk in ids], ignore_conflicts=True, batch_size=2_000
     )
+    announce(Kind.JOB_PROGRESS, job.pk)  # the items are listed now
     return True
 
 
@@ -215,7 +225,8 @@ def _hand_over_chunk(job: ReplayJob) -> bool:
     """Hand the next chunk to the workers; False when nothing is left (or the job stops)."""
     waiting = job.items.filter(enqueued=False, outcome=ReplayItem.Outcome.PENDING).order_by("delivery_id")
     if job.state == ReplayJob.State.CANCELLING:
-        waiting.update(outcome=ReplayItem.Outcome.CANCELLED, finished_at=timezone.now())
+        if waiting.update(outcome=ReplayItem.Outcome.CANCELLED, finished_at=timezone.now()):
+            announce(Kind.JOB_PROGRESS, job.pk)
         return False
     chunk = list(waiting.values_list("id", "delivery_id")[:CHUNK])
     if not chunk:
@@ -236,7 +247,12 @@ def _hand_over_chunk(job: ReplayJob) -> bool:
         else deliveries.filter(status__in=(Delivery.Status.DELIVERED, Delivery.Status.DEAD_LETTERED))
     )
     with transaction.atomic():
-        live = set(deliveries.values_list("id", flat=True))
+        # Their plant and supplier come along: what the announcement below is scoped by.
+        scopes = {
+            pk: (plant, supplier)
+            for pk, plant, supplier in deliveries.values_list("id", "plant_id", "supplier_id")
+        }
+        live = set(scopes)
         deliveries.update(
             status=Delivery.Status.PENDING,
             job=job,
@@ -253,6 +269,9 @@ def _hand_over_chunk(job: ReplayJob) -> bool:
         ReplayItem.objects.filter(id__in=[i for i, d in chunk if d not in live]).update(
             outcome=ReplayItem.Outcome.CANCELLED, finished_at=now
         )
+        announce(Kind.JOB_PROGRESS, job.pk)
+        for pk, (plant_id, supplier_id) in scopes.items():
+            announce(Kind.DELIVERY_CHANGED, pk, plant_ids=plant_id, supplier_ids=supplier_id)
     from integrations.delivery.tasks import deliver_batch
 
     queue = settings.CELERY_QUEUES["delivery"]
@@ -274,6 +293,7 @@ def replay_job_finish_if_done(*, job_id: int) -> None:
         state=ReplayJob.State.CANCELLED, finished_at=now
     )
     if done or cancelled:
+        announce(Kind.JOB_PROGRESS, job_id)
         from integrations.delivery.tasks import replay_verify
 
         try:
@@ -294,4 +314,5 @@ def replay_verify(*, job_id: int) -> int:
         .count()
     )
     ReplayJob.objects.filter(pk=job_id).update(verified_at=timezone.now(), still_failing=failing)
+    announce(Kind.JOB_PROGRESS, job_id)
     return failing

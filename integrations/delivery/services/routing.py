@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from controltower.changes import Kind, announce
 from controltower.queueing import enqueue
 from integrations.delivery.models import Delivery, Subscription, Target, idempotency_key
 
@@ -111,7 +112,9 @@ def deliveries_route(*, events: Sequence[RoutedEvent]) -> int:
     Guarantees: one `Delivery` per (target, event) whatever the number of matching
     subscriptions (the first wins) and however often this runs; the deliveries are published
     to the workers after commit (a broker failure is logged and left to the sweeper, never
-    raised into the request). Returns how many rows were written.
+    raised into the request) and announced (`Kind.DELIVERY_CHANGED`, without an id: the rows'
+    keys are not read back; one change per plant and supplier they concern). Returns how many
+    rows were written.
     """
     table = routes()
     if not table or not events:
@@ -179,6 +182,8 @@ def _outbox_write(rows: list[Delivery], events: Sequence[RoutedEvent]) -> int:
     if not rows:
         return 0
     Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1_000)
+    for scope in {(row.plant_id, row.supplier_id) for row in rows}:
+        announce(Kind.DELIVERY_CHANGED, plant_ids=scope[0], supplier_ids=scope[1])
     event_ids = sorted({event.pk for event in events})
     transaction.on_commit(lambda: deliveries_publish(event_ids=event_ids))
     return len(rows)
