@@ -90,14 +90,14 @@ async def test_sockets_of_one_audience_cost_one_render_per_tick(client, make_use
     )
     scoped = [await open_socket(other) for _ in range(3)]
     hub = Hub.current()
-    for ws in sockets + scoped:  # joins spread over ticks: let their renders pass
-        await received(ws, within=0.6)
+    # Joins spread over ticks: let their renders pass (all sockets listened to at once).
+    await asyncio.gather(*(received(ws, within=0.6) for ws in sockets + scoped))
     assert len(hub.audiences) == 2
     renders = hub.renders
 
     await sync_to_async(heartbeat_record)(queue="ingest", hostname="one-change@host")
-    for number, ws in enumerate(sockets + scoped):
-        messages = await received(ws, within=1, first=10)
+    received_by = await asyncio.gather(*(received(ws, within=1, first=10) for ws in sockets + scoped))
+    for number, messages in enumerate(received_by):
         assert len(messages) == 1 and "one-change@host" in messages[0], number
     assert hub.renders - renders == 2  # 13 sockets, 2 audiences (scope differs): 2 renders
     for ws in sockets + scoped:
