@@ -346,6 +346,12 @@ CELERY_BEAT_SCHEDULE["exceptions-sweep"] = {
     "schedule": float(env_int("EXCEPTIONS_SWEEP_SECONDS", 60, minimum=1)),
     "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
 }
+# Bulk actions on cases whose task was lost (broker down at start, a worker killed) run again.
+CELERY_BEAT_SCHEDULE["exceptions-bulk-sweep"] = {
+    "task": "exceptions.bulk_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
 CELERY_TASK_ROUTES = {
     "exceptions.*": {"queue": CELERY_QUEUES["rules"]},
     "controltower.traces.*": {"queue": CELERY_QUEUES["rules"]},
@@ -475,6 +481,11 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "integrations.delivery.models.Delivery.Status",
         "SandboxAuthKindEnum": "integrations.sandbox.models.SandboxReceiver.AuthKind",
         "TargetAuthEnum": "integrations.delivery.models.Target.Auth",
+        "CaseKindEnum": "exceptions.models.Case.Kind",
+        "CaseStateEnum": "exceptions.models.Case.State",
+        "CaseEntryActionEnum": "exceptions.models.CaseEntry.Action",
+        "CaseBulkActionEnum": "exceptions.models.CaseBulkJob.Action",
+        "CaseBulkStateEnum": "exceptions.models.CaseBulkJob.State",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
