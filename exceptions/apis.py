@@ -17,6 +17,7 @@ from itertools import islice
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connection
 from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
@@ -265,12 +266,21 @@ class CsvRenderer(BaseRenderer):
         return JSONRenderer().render(data)
 
 
+def _close_connection() -> None:
+    connection.close()  # `connection` is per thread: looked up here, in the thread it ran in
+
+
 async def _lines_async(lines: Iterator[str], batch: int = 500) -> AsyncIterator[str]:
     """The lines, read in batches in the request's own thread (where its database connection
     lives), for an ASGI server, which would otherwise read the whole export into memory."""
     take = sync_to_async(lambda: "".join(islice(lines, batch)), thread_sensitive=True)
-    while text := await take():
-        yield text
+    try:
+        while text := await take():
+            yield text
+    finally:
+        # The batches ran in the request's thread; its connection goes back (to the pool, or
+        # closed) now rather than lingering with that thread.
+        await sync_to_async(_close_connection, thread_sensitive=True)()
 
 
 def csv_response(request, lines: Iterator[str], *, filename: str) -> StreamingHttpResponse:

@@ -314,10 +314,11 @@ def _run_chunk(*, job_id: int, chunk: int) -> bool:
         return job.state == CaseBulkJob.State.RUNNING
 
 
-def case_bulk_run(*, job_id: int, chunk: int = CHUNK, budget_seconds: float | None = None) -> bool:
-    """Work a started job chunk by chunk, for at most `budget_seconds` (None: to its end).
-    Returns True when cases are left (the caller queues the rest). Idempotent: a redelivered
-    task continues from the last committed chunk."""
+def case_bulk_run(*, job_id: int, chunk: int | None = None, budget_seconds: float | None = None) -> bool:
+    """Work a started job `chunk` cases at a time (default `CHUNK`), for at most
+    `budget_seconds` (None: to its end). Returns True when cases are left (the caller queues
+    the rest). Idempotent: a redelivered task continues from the last committed chunk."""
+    chunk = chunk or CHUNK
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     while _run_chunk(job_id=job_id, chunk=chunk):
         if deadline is not None and time.monotonic() >= deadline:
