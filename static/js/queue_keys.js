@@ -107,6 +107,12 @@
 
   // The dialogs' forms: method=dialog closes them; we send what they say.
   Array.prototype.forEach.call(document.querySelectorAll("dialog form[data-action]"), function (form) {
+    // Enter on a choice sends the form too (a select alone would open its list instead).
+    form.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter" || event.target.tagName !== "SELECT") return;
+      event.preventDefault();
+      form.requestSubmit(form.querySelector('button[type="submit"]:not([value="cancel"])'));
+    });
     form.addEventListener("submit", function (event) {
       var dialog = form.closest("dialog");
       var submitter = event.submitter;

@@ -230,3 +230,35 @@ def test_a_dead_letter_case_is_retried_through_the_api(client, handler, dead_let
     validation = open_case(refuse)
     wrong = client.post(f"{API}/{validation.pk}/retry", {"reason": "x"}, content_type="application/json")
     assert wrong.status_code == 409 and "dead-letter" in wrong.json()["detail"]
+
+
+def test_the_schema_describes_the_queue_api_as_it_answers():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    listing = schema["paths"][API]["get"]
+    parameters = {p["name"]: p for p in listing["parameters"]}
+    assert {
+        "queue",
+        "state",
+        "kind",
+        "severity",
+        "plant",
+        "supplier",
+        "system",
+        "age",
+        "sort",
+        "cursor",
+    } <= set(parameters)
+    assert parameters["severity"]["schema"]["items"]["enum"] == ["low", "medium", "high", "critical"]
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"next", "previous", "results"} <= set(schema["components"]["schemas"][page]["properties"])
+    for action in ("acknowledge", "assign", "snooze", "resolve", "ignore", "comment", "reopen"):
+        responses = schema["paths"][f"{API}/{{id}}/{action}"]["post"]["responses"]
+        assert {"200", "400", "403", "404", "409"} <= set(responses), action
+        assert list(responses["409"]["content"]) == ["application/problem+json"]
+    export = schema["paths"][f"{API}/export"]["get"]
+    assert list(export["responses"]["200"]["content"]) == ["text/csv"]
+    assert "plant" in {p["name"] for p in export["parameters"]}
+    assert "201" in schema["paths"][f"{API}/bulk"]["post"]["responses"]
+    assert "409" in schema["paths"][f"{API}/bulk/{{id}}/start"]["post"]["responses"]
