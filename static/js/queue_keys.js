@@ -137,7 +137,9 @@
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var target = event.target;
-    if (target && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(target.tagName))) return;
+    // Typing is not a command; a focused button or link keeps its own Enter and Space.
+    if (target && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName))) return;
+    if (event.key === "Enter" && target && target.closest && target.closest("a, button")) return;
     if (document.querySelector("dialog[open]")) return; // a dialog takes the keys (Esc closes it)
     var key = event.key;
     var row;
