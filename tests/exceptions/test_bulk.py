@@ -218,3 +218,33 @@ def test_a_large_bulk_resolve_runs_in_a_real_worker(client, handler, plants, cel
     )
     assert Case.objects.filter(state="resolved").count() == 120
     assert client.get(f"{API}/bulk/{job['id']}").json()["succeeded"] == 120
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.anyio
+async def test_the_bulk_page_shows_progress_live_to_who_started_it(client, handler, make_user, plants):
+    from asgiref.sync import sync_to_async
+
+    from controltower.accounts.roles import Role
+    from tests.exceptions.test_live_pages import _connect
+
+    await sync_to_async(made_cases)(60, plant=plants["north"])
+    job = await sync_to_async(lambda: preview(signed_in(client, handler), action="acknowledge", filter={}))()
+    other = await sync_to_async(make_user)("rita", Role.EXCEPTION_HANDLER)
+    mine = await _connect(client, handler, f"/exceptions/bulk/{job['id']}/")
+    first = await mine.receive_from(timeout=5)
+    assert 'id="bulk-progress"' in first and 'data-state="previewed"' in first
+    theirs = await _connect(client, other, f"/exceptions/bulk/{job['id']}/")
+    assert await theirs.receive_nothing(timeout=1)  # not their job: the view answers 404
+
+    await sync_to_async(lambda: start(signed_in(client, handler), job))()
+    queued = await mine.receive_from(timeout=5)
+    assert 'data-state="queued"' in queued and 'data-done="0"' in queued
+    await sync_to_async(bulk_run)(job_id=job["id"])
+    html = await mine.receive_from(timeout=5)
+    while 'data-state="done"' not in html:  # chunk by chunk, coalesced by the hub
+        html = await mine.receive_from(timeout=5)
+    assert 'data-done="60"' in html and "60 of 60 worked: 60 changed, 0 skipped" in html
+    assert await theirs.receive_nothing(timeout=1)
+    await mine.disconnect()
+    await theirs.disconnect()
