@@ -317,6 +317,15 @@ def case_bulk_preview_view(request: HttpRequest) -> HttpResponse:
 
 
 def _bulk_description(job: CaseBulkJob) -> str:
+    """What the job does, in words: "resolve as “Duplicate” (comment: one outage)"."""
+    comment = job.params.get("comment", "")
+    what = _bulk_action_words(job)
+    if comment and job.action != CaseBulkJob.Action.COMMENT:
+        return f"{what} (comment: {comment})"
+    return f"comment “{comment}” on" if job.action == CaseBulkJob.Action.COMMENT else what
+
+
+def _bulk_action_words(job: CaseBulkJob) -> str:
     params = job.params
     if job.action == CaseBulkJob.Action.ASSIGN:
         return f"assign to {params.get('assignee_name') or 'nobody'}"

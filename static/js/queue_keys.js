@@ -177,6 +177,15 @@
     if (row && !event.target.closest("a, input")) select(row);
   });
 
+  // The bulk form shows only the choices its action takes (all of them without this script).
+  var bulkAction = document.getElementById("bulk-action");
+  function bulkChoices() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-bulk-for]"), function (el) {
+      el.hidden = el.dataset.bulkFor !== bulkAction.value;
+    });
+  }
+  if (bulkAction) { bulkAction.addEventListener("change", bulkChoices); bulkChoices(); }
+
   // Live updates and filter changes replace the table: select again what was selected.
   new MutationObserver(mark).observe(document.querySelector("main") || document.body, { childList: true, subtree: true });
 })();
