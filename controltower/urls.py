@@ -14,6 +14,7 @@ from controltower.traces import apis as trace_apis
 from controltower.web import api_docs, exception_views, network_views, trace_views
 from controltower.web import views as web_views
 from exceptions import apis as case_apis
+from exceptions import apis_bulk as case_bulk_apis
 from integrations.apis import catalog as catalog_apis
 from integrations.apis import epcis as epcis_apis
 from integrations.apis import events as event_apis
@@ -45,10 +46,10 @@ api_v1 = [
         "rejected-messages/<int:pk>", catalog_apis.RejectedMessageDetailApi.as_view(), name="rejected-message"
     ),
     path("exceptions", case_apis.CaseListApi.as_view(), name="cases"),
-    path("exceptions/export", case_apis.CaseExportApi.as_view(), name="cases-export"),
-    path("exceptions/bulk", case_apis.CaseBulkApi.as_view(), name="case-bulks"),
-    path("exceptions/bulk/<int:pk>", case_apis.CaseBulkDetailApi.as_view(), name="case-bulk"),
-    path("exceptions/bulk/<int:pk>/start", case_apis.CaseBulkStartApi.as_view(), name="case-bulk-start"),
+    path("exceptions/export", case_bulk_apis.CaseExportApi.as_view(), name="cases-export"),
+    path("exceptions/bulk", case_bulk_apis.CaseBulkApi.as_view(), name="case-bulks"),
+    path("exceptions/bulk/<int:pk>", case_bulk_apis.CaseBulkDetailApi.as_view(), name="case-bulk"),
+    path("exceptions/bulk/<int:pk>/start", case_bulk_apis.CaseBulkStartApi.as_view(), name="case-bulk-start"),
     path("exceptions/<int:pk>", case_apis.CaseDetailApi.as_view(), name="case"),
     *(
         path(f"exceptions/<int:pk>/{action}", api.as_view(), name=f"case-{action}")

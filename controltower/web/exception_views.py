@@ -24,7 +24,7 @@ from controltower.accounts.access import access_for, require_capability
 from controltower.accounts.roles import Capability, Role
 from controltower.web.htmx import page_or_partial
 from exceptions import selectors
-from exceptions.apis import SAMPLE_SIZE, csv_response, export_filename
+from exceptions.apis_bulk import SAMPLE_SIZE, csv_response, export_filename
 from exceptions.filters import QUEUES, CaseFilter
 from exceptions.models import Case, CaseBulkJob, Occurrence, Team
 from exceptions.services import (
