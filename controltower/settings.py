@@ -363,6 +363,12 @@ EXCEPTIONS_NOTIFY_MIN_SEVERITY = env_int("EXCEPTIONS_NOTIFY_MIN_SEVERITY", 3, mi
 EXCEPTIONS_NOTIFY_DIGEST_MINUTES = env_float("EXCEPTIONS_NOTIFY_DIGEST_MINUTES", 10.0, minimum=0.0)
 # Links in notifications point here (the address people open the tower at).
 EXCEPTIONS_NOTIFY_BASE_URL = env_str("CONTROLTOWER_PUBLIC_URL", "http://127.0.0.1:8000")
+# Bulk actions on cases whose task was lost (broker down at start, a worker killed) run again.
+CELERY_BEAT_SCHEDULE["exceptions-bulk-sweep"] = {
+    "task": "exceptions.bulk_sweep",
+    "schedule": 60.0,
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
 CELERY_TASK_ROUTES = {
     "exceptions.*": {"queue": CELERY_QUEUES["rules"]},
     "controltower.traces.*": {"queue": CELERY_QUEUES["rules"]},
@@ -505,6 +511,11 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStatusEnum": "integrations.delivery.models.Delivery.Status",
         "SandboxAuthKindEnum": "integrations.sandbox.models.SandboxReceiver.AuthKind",
         "TargetAuthEnum": "integrations.delivery.models.Target.Auth",
+        "CaseKindEnum": "exceptions.models.Case.Kind",
+        "CaseStateEnum": "exceptions.models.Case.State",
+        "CaseEntryActionEnum": "exceptions.models.CaseEntry.Action",
+        "CaseBulkActionEnum": "exceptions.models.CaseBulkJob.Action",
+        "CaseBulkStateEnum": "exceptions.models.CaseBulkJob.State",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

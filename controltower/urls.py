@@ -13,6 +13,8 @@ from controltower.masterdata import apis as masterdata_apis
 from controltower.traces import apis as trace_apis
 from controltower.web import api_docs, exception_views, network_views, trace_views
 from controltower.web import views as web_views
+from exceptions import apis as case_apis
+from exceptions import apis_bulk as case_bulk_apis
 from integrations.apis import catalog as catalog_apis
 from integrations.apis import epcis as epcis_apis
 from integrations.apis import events as event_apis
@@ -43,6 +45,16 @@ api_v1 = [
     path(
         "rejected-messages/<int:pk>", catalog_apis.RejectedMessageDetailApi.as_view(), name="rejected-message"
     ),
+    path("exceptions", case_apis.CaseListApi.as_view(), name="cases"),
+    path("exceptions/export", case_bulk_apis.CaseExportApi.as_view(), name="cases-export"),
+    path("exceptions/bulk", case_bulk_apis.CaseBulkApi.as_view(), name="case-bulks"),
+    path("exceptions/bulk/<int:pk>", case_bulk_apis.CaseBulkDetailApi.as_view(), name="case-bulk"),
+    path("exceptions/bulk/<int:pk>/start", case_bulk_apis.CaseBulkStartApi.as_view(), name="case-bulk-start"),
+    path("exceptions/<int:pk>", case_apis.CaseDetailApi.as_view(), name="case"),
+    *(
+        path(f"exceptions/<int:pk>/{action}", api.as_view(), name=f"case-{action}")
+        for action, api in case_apis.CASE_ACTION_APIS.items()
+    ),
     *delivery_urls.api_urlpatterns,
     *sandbox_urls.api_urlpatterns,
     *router.urls,
@@ -59,6 +71,10 @@ urlpatterns = [
     path("rejected/<int:pk>/", network_views.rejected_message, name="rejected-message"),
     path("", include("controltower.web.delivery_urls")),
     path("exceptions/", exception_views.cases, name="cases"),
+    path("exceptions/export.csv", exception_views.cases_export, name="cases-export"),
+    path("exceptions/bulk", exception_views.case_bulk_preview_view, name="case-bulk-preview"),
+    path("exceptions/bulk/<int:pk>/", exception_views.case_bulk, name="case-bulk"),
+    path("exceptions/bulk/<int:pk>/start", exception_views.case_bulk_start_view, name="case-bulk-start"),
     path("exceptions/<int:pk>/", exception_views.case, name="case"),
     path("exceptions/<int:pk>/retry", exception_views.case_retry_view, name="case-retry"),
     path("exceptions/<int:pk>/resubmit", exception_views.case_resubmit_view, name="case-resubmit"),

@@ -377,3 +377,53 @@ class Digest(models.Model):
 
     def __str__(self) -> str:
         return f"digest {self.pk} to {self.recipient} by {self.channel}"
+
+
+class CaseBulkJob(models.Model):
+    """One action on many cases, previewed before it runs (`exceptions.services.bulk`).
+
+    The selection is frozen at preview: `cases` holds each matching case's id and the version
+    the handler previewed, so the job touches exactly the counted set and skips (and names) a
+    case someone changed meanwhile, as a single action would.
+    """
+
+    class Action(models.TextChoices):
+        ACKNOWLEDGE = "acknowledge", "Acknowledge"
+        ASSIGN = "assign", "Assign"
+        SNOOZE = "snooze", "Snooze"
+        RESOLVE = "resolve", "Resolve"
+        IGNORE = "ignore", "Ignore"
+        COMMENT = "comment", "Comment"
+
+    class State(models.TextChoices):
+        PREVIEWED = "previewed", "Previewed"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    action = models.CharField(max_length=12, choices=Action.choices)
+    params = models.JSONField(
+        default=dict, help_text="The action's values: assignee, until, reason, comment."
+    )
+    selection = models.JSONField(default=dict, help_text="What was asked: a filter or ids.")
+    cases = models.JSONField(default=list, help_text="[[case id, version previewed], …] in order.")
+    total = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0, help_text="How many of `cases` were worked.")
+    succeeded = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, help_text="The first skipped cases: [{case, detail}].")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PREVIEWED)
+    error = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "updated_at"], name="case_bulk_state")]
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} #{self.pk} of {self.total} case(s) ({self.state})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from controltower.queueing import enqueue
+from exceptions.services.bulk import TASK_BUDGET_SECONDS, case_bulk_run, case_bulk_sweep
 from exceptions.services.following import cases_follow, cases_sweep
 from exceptions.services.notify import notifications_flush
 from exceptions.services.routing_sla import cases_escalate
@@ -57,3 +59,24 @@ def notify() -> None:
     notice is recorded, and by beat for the digests that waited out their interval. Idempotent
     and safe from several workers at once."""
     notifications_flush()
+
+
+@shared_task(
+    name="exceptions.bulk_run",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def bulk_run(job_id: int) -> None:
+    """Work a started bulk action for a while, then queue the rest (see `case_bulk_run`).
+    Idempotent: each chunk commits with the job's position."""
+    if case_bulk_run(job_id=int(job_id), budget_seconds=TASK_BUDGET_SECONDS):
+        enqueue(bulk_run, queue="rules", if_lost="the bulk sweep will", job_id=int(job_id))
+
+
+@shared_task(name="exceptions.bulk_sweep", ignore_result=True)
+def bulk_sweep() -> None:
+    """Queue again bulk actions whose task was lost; scheduled by beat."""
+    case_bulk_sweep()

@@ -9,12 +9,14 @@ Viewers see cases but act on none; scoped users get 404 for a case outside their
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -22,8 +24,9 @@ from controltower.accounts.access import access_for, require_capability
 from controltower.accounts.roles import Capability, Role
 from controltower.web.htmx import page_or_partial
 from exceptions import selectors
+from exceptions.apis_bulk import SAMPLE_SIZE, csv_response, export_filename
 from exceptions.filters import QUEUES, CaseFilter
-from exceptions.models import Case, Occurrence, Team
+from exceptions.models import Case, CaseBulkJob, Occurrence, Team
 from exceptions.services import (
     CaseActionError,
     case_acknowledge,
@@ -35,6 +38,14 @@ from exceptions.services import (
     case_snooze,
 )
 from exceptions.services.actions import case_dead_letters, case_resubmit, case_retry
+from exceptions.services.bulk import (
+    PREVIEW_TTL,
+    BulkConflict,
+    BulkInvalid,
+    case_bulk_preview,
+    case_bulk_start,
+)
+from exceptions.services.bulk_export import cases_csv_lines
 from exceptions.services.workflow import IGNORE_REASONS, RESOLVE_REASONS
 from integrations.selectors import rejected_messages_visible
 
@@ -77,6 +88,13 @@ def cases(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "can_work": access.can(Capability.WORK_EXCEPTIONS),
         "now": timezone.now(),
+        # The bulk form and the keyboard's dialogs.
+        "snooze_choices": {name: label for name, (label, _) in SNOOZE_CHOICES.items()},
+        "snooze_seconds": {
+            name: (label, int(span.total_seconds())) for name, (label, span) in SNOOZE_CHOICES.items()
+        },
+        "resolve_reasons": RESOLVE_REASONS,
+        "ignore_reasons": IGNORE_REASONS,
     }
     template = page_or_partial(request, "web/exceptions.html", "queue")
     return render(request, template, context, status=200 if valid else 400)
@@ -246,3 +264,116 @@ def case_resubmit_view(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Resubmission {resubmission.pk} queued: once accepted, this case closes itself."
         )
     return redirect("case", pk=found.pk)
+
+
+# --- CSV export and bulk actions (the API shares their services: exceptions.apis) -------------
+@require_capability(Capability.VIEW)
+def cases_export(request: HttpRequest) -> HttpResponse:
+    """The queue as filtered by the URL, every matching case in scope, as a CSV download."""
+    visible = selectors.cases_visible(access=access_for(request.user))
+    filterset = CaseFilter(request.GET, queryset=visible, request=request)
+    if not filterset.is_valid():
+        return cases(request)  # the queue page names the bad filter (400)
+    return csv_response(request, cases_csv_lines(filterset.qs), filename=export_filename())
+
+
+def _bulk_values(request: HttpRequest, action: str) -> dict:
+    """The bulk form's fields as `case_bulk_preview` takes them."""
+    values: dict = {"comment": request.POST.get("comment", "")}
+    if action == CaseBulkJob.Action.ASSIGN:
+        values["assignee"] = request.POST.get("assignee", "me")
+    elif action == CaseBulkJob.Action.SNOOZE:
+        choice = SNOOZE_CHOICES.get(request.POST.get("for", ""))
+        values["until"] = timezone.now() + choice[1] if choice else None
+    elif action in (CaseBulkJob.Action.RESOLVE, CaseBulkJob.Action.IGNORE):
+        values["reason_code"] = request.POST.get(f"{action}_reason", "")
+    return values
+
+
+@require_capability(Capability.WORK_EXCEPTIONS)
+@require_POST
+def case_bulk_preview_view(request: HttpRequest) -> HttpResponse:
+    """Freeze and count the selection (the ticked cases, or every case matching the queue's
+    filters), then show the preview; nothing runs until it is confirmed there."""
+    query = QueryDict(request.POST.get("query", ""))
+    action = request.POST.get("action", "")
+    if request.POST.get("select") == "all":
+        selection = {"filter_data": {name: query.getlist(name) for name in query if name != "page"}}
+    else:
+        ids = [int(pk) for pk in request.POST.getlist("ids") if pk.isdigit()]
+        selection = {"ids": ids}
+        if not ids:
+            messages.error(request, "Tick the cases to act on, or choose every matching case.")
+            return redirect(f"{reverse('cases')}?{query.urlencode()}")
+    try:
+        job = case_bulk_preview(
+            user=request.user, action=action, values=_bulk_values(request, action), **selection
+        )
+    except BulkInvalid as invalid:
+        for line in invalid.messages():
+            messages.error(request, line)
+        return redirect(f"{reverse('cases')}?{query.urlencode()}")
+    return redirect("case-bulk", pk=job.pk)
+
+
+def _bulk_description(job: CaseBulkJob) -> str:
+    """What the job does, in words: "resolve as “Duplicate” (comment: one outage)"."""
+    comment = job.params.get("comment", "")
+    what = _bulk_action_words(job)
+    if comment and job.action != CaseBulkJob.Action.COMMENT:
+        return f"{what} (comment: {comment})"
+    return f"comment “{comment}” on" if job.action == CaseBulkJob.Action.COMMENT else what
+
+
+def _bulk_action_words(job: CaseBulkJob) -> str:
+    params = job.params
+    if job.action == CaseBulkJob.Action.ASSIGN:
+        return f"assign to {params.get('assignee_name') or 'nobody'}"
+    if job.action == CaseBulkJob.Action.SNOOZE:
+        return f"snooze until {params['until'][:16].replace('T', ' ')} UTC"
+    if job.action == CaseBulkJob.Action.RESOLVE:
+        return f"resolve as “{RESOLVE_REASONS.get(params.get('reason_code'), '')}”"
+    if job.action == CaseBulkJob.Action.IGNORE:
+        return f"ignore as “{IGNORE_REASONS.get(params.get('reason_code'), '')}”"
+    return job.get_action_display().lower()
+
+
+@require_capability(Capability.VIEW)
+def case_bulk(request: HttpRequest, pk: int) -> HttpResponse:
+    """A bulk action of yours: its preview (count and the first cases) until confirmed, then
+    its progress, live (`Kind.JOB_PROGRESS`)."""
+    job = get_object_or_404(CaseBulkJob.objects.filter(created_by=request.user), pk=pk)
+    sample_ids = [case_id for case_id, _ in job.cases[:SAMPLE_SIZE]]
+    sample = {
+        case.pk: case
+        for case in selectors.cases_visible(access=access_for(request.user)).filter(pk__in=sample_ids)
+    }
+    selection = job.selection.get("filter")
+    context = {
+        "job": job,
+        "description": _bulk_description(job),
+        "sample": [sample[case_id] for case_id in sample_ids if case_id in sample],
+        "query": urlencode(selection, doseq=True) if isinstance(selection, dict) else "",
+        "expired": job.state == CaseBulkJob.State.PREVIEWED and timezone.now() - job.created_at > PREVIEW_TTL,
+        "can_work": access_for(request.user).can(Capability.WORK_EXCEPTIONS),
+    }
+    return render(request, page_or_partial(request, "web/exceptions_bulk.html", "progress"), context)
+
+
+@require_capability(Capability.WORK_EXCEPTIONS)
+@require_POST
+def case_bulk_start_view(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(CaseBulkJob.objects.filter(created_by=request.user), pk=pk)
+    expected = request.POST.get("expected_count", "")
+    try:
+        job = case_bulk_start(
+            job=job, user=request.user, expected_count=int(expected) if expected.isdigit() else None
+        )
+    except BulkConflict as conflict:
+        messages.error(request, conflict.detail)
+    else:
+        if job.state == CaseBulkJob.State.DONE:
+            messages.success(request, f"Done: {job.succeeded} case(s) changed, {job.skipped} skipped.")
+        else:
+            messages.success(request, f"Running in the background on {job.total} case(s).")
+    return redirect("case-bulk", pk=job.pk)

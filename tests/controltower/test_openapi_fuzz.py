@@ -20,7 +20,9 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from controltower.accounts.roles import Role
 from controltower.accounts.services import personal_token_create
+from exceptions.services.following import cases_follow
 from integrations.delivery.models import Subscription, Target
+from integrations.models import RejectedMessage
 from integrations.sandbox.services import sandbox_receiver_upsert
 from tests.factories import po_released, post_events
 
@@ -50,12 +52,15 @@ def in_test_transaction():
 @pytest.fixture
 def fuzz_world(client, network) -> None:
     """Something to read, so list and detail answers have bodies to hold to the schema: an
-    accepted event (its trace, its delivery to a subscribed target), a refused one, a receiver."""
+    accepted event (its trace, its delivery to a subscribed target), a refused one and its case,
+    a receiver."""
     target = Target.objects.create(code="erp", name="ERP", url="http://127.0.0.1:9/unused/")
     Subscription.objects.create(name="po to erp", target=target, event_types=["purchase_order.released"])
     sandbox_receiver_upsert(code="erp")
     assert post_events(client, network["erp"], po_released()).status_code == 202
     assert post_events(client, network["erp"], {**po_released(), "type": "no.such"}).status_code == 400
+    # The refused event's case, so the exception queue's answers have a body to hold too.
+    cases_follow(rejected_ids=list(RejectedMessage.objects.values_list("pk", flat=True)))
 
 
 @pytest.fixture

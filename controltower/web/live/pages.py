@@ -149,3 +149,14 @@ register(
         per_user=True,
     )
 )
+
+# A bulk action's progress, for who started it (the view shows nobody else's job).
+register(
+    LivePage(
+        "case-bulk",
+        sections=("progress",),
+        kinds=frozenset({Kind.JOB_PROGRESS}),
+        matches=lambda change, url_kwargs: change.id == f"case-bulk:{url_kwargs.get('pk')}",
+        per_user=True,
+    )
+)
