@@ -38,15 +38,15 @@ def senders(plants, suppliers) -> dict[str, Sender]:
     }
 
 
-def send(client, sender: Sender, type_: str, data: dict) -> Event:
-    """Post one CloudEvent through intake; the stored event."""
+def send(client, sender: Sender, type_: str, data: dict, *, time: datetime | None = None) -> Event:
+    """Post one CloudEvent (of business time `time`, default now) through intake; the stored event."""
     event_id = f"rule-{next(_ids)}"
     body = {
         "specversion": "1.0",
         "id": event_id,
         "source": sender.system.code,
         "type": type_,
-        "time": iso(NOW),
+        "time": iso(time or NOW),
         "datacontenttype": "application/json",
         "data": data,
     }
