@@ -20,7 +20,7 @@ DEFAULTS: dict[str, float] = {
     Rule.DATE_CONFLICT: 0.0,  # days a confirmed date may pass the need date
     Rule.PRODUCTION_AT_RISK: 60.0,  # minutes the material must be there before the order starts
     Rule.RECONCILIATION: 15.0,  # minutes a WMS receipt may wait for its ERP posting (and back)
-    Rule.SOURCE_SILENT: 6.0,  # times the system's usual gap between messages
+    Rule.SOURCE_SILENT: 10.0,  # times the system's usual gap between messages
 }
 
 

@@ -118,9 +118,9 @@ def test_system_quiet_for_far_longer_than_its_rhythm_opens_a_case_until_it_sends
     now = timezone.now()
     for n, event in enumerate(Event.objects.filter(system=senders["wms"].system).order_by("pk")):
         Event.objects.filter(pk=event.pk).update(received_at=now - timedelta(minutes=60 - 5 * n))
-    quiet = rules_scan(now=now + timedelta(minutes=20))  # 25 min quiet, 30 allowed (6 × 5 min)
+    quiet = rules_scan(now=now + timedelta(minutes=40))  # 45 min quiet, 50 allowed (10 × 5 min)
     assert "source_silent" not in quiet.kinds  # (the receipts' reconciliation cases are beside the point)
-    assert rules_scan(now=now + timedelta(minutes=30)).kinds == {"source_silent": 1}
+    assert rules_scan(now=now + timedelta(minutes=50)).kinds == {"source_silent": 1}
     case = Case.objects.get(kind=Case.Kind.SOURCE_SILENT)
     assert case.system == senders["wms"].system and case.plant.code == "P-NORTH"
     assert "usually sends a message every 5 min (12 in the last 6.0 h)" in case.summary
