@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from exceptions.models import Case, Occurrence
@@ -111,7 +112,11 @@ def findings_apply(findings: Findings) -> Applied:
             counted[(fingerprint, ref)] = occurred_at
     fresh = [s for key, s in latest.items() if key not in counted or s.occurred_at > counted[key]]
     applied.unchanged = len(latest) - len(fresh)
-    for outcome in cases_open_or_fold(sightings=fresh):
+    # One transaction for the batch (each case a savepoint within it, locked in fingerprint
+    # order as `cases_open_or_fold` does): one commit per batch, not one per case.
+    with transaction.atomic():
+        outcomes = cases_open_or_fold(sightings=fresh) if fresh else []
+    for outcome in outcomes:
         setattr(applied, outcome.result, getattr(applied, outcome.result) + 1)
         applied.kinds[outcome.case.kind] = applied.kinds.get(outcome.case.kind, 0) + 1
     fine = {why: ids - refs for why, ids in findings.fine.items()}

@@ -104,7 +104,17 @@ def evaluate(batch: Batch, findings: Findings) -> None:
     materials = {material for _, material in pairs} - {""}
     if not materials:
         return
-    asns = events_naming(kind="material", values=materials, types=[ASN], since=since)
+    # Orders first: most materials have no open production order needing them, and then the
+    # shipments of those materials need not be read at all.
+    orders = {
+        f.text("production_order"): f
+        for f in events_naming(kind="material", values=materials, types=[PRODUCTION_RELEASED], since=since)
+        if any((f.plant_id, str(c.get("material", ""))) in pairs for c in _components(f))
+    }  # the newest release per order wins (oldest first)
+    if not orders:
+        return
+    needed = {str(c.get("material", "")) for f in orders.values() for c in _components(f)} & materials
+    asns = events_naming(kind="material", values=needed, types=[ASN], since=since)
     shipment_ids = {f.text("shipment_id") for f in asns} - {""}
     progress = events_naming(kind="shipment", values=shipment_ids, types=[MILESTONE, RECEIPT], since=since)
     shipments = _shipments(sorted(asns + progress, key=lambda f: (f.at, f.received_at, f.pk)))
@@ -112,10 +122,6 @@ def evaluate(batch: Batch, findings: Findings) -> None:
     for shipment in shipments.values():
         for material in shipment.materials:
             supply[(shipment.plant_id, material)].append(shipment)
-    orders = {
-        f.text("production_order"): f
-        for f in events_naming(kind="material", values=materials, types=[PRODUCTION_RELEASED], since=since)
-    }  # the newest release per order wins (oldest first)
     started = {
         f.text("production_order")
         for f in events_naming(
