@@ -1,10 +1,12 @@
 """Delivery target outages for the demo: now and then one sandbox receiver standing in for a
-target (ERP, supplier portal, TMS) answers 503 for a few minutes, so deliveries retry, dead-letter
-and open a case, and recover once it is back (retry them from the case).
+target (ERP, supplier portal, TMS) refuses every message for a few minutes, so its deliveries
+dead-letter into one case per plant, which a handler retries once the target is back.
 
-The switch flips the sandbox receiver's `outage` flag through its service, in the simulator's
-own process (`manage.py simulate` runs inside Django); where that is impossible (no database)
-the outage is only logged as skipped, never raised.
+A refusal (422), not an unavailability (503): a target that is merely down is held back by its
+circuit breaker and retried until it returns, which makes no case within a demo's minutes. The
+switch sets the sandbox receiver's error rate through its service, in the simulator's own
+process (`manage.py simulate` runs inside Django), and puts the previous settings back after;
+where that is impossible (no database) the outage is only logged as skipped, never raised.
 """
 
 from __future__ import annotations
@@ -18,21 +20,31 @@ logger = logging.getLogger(__name__)
 
 #: The demo's sandbox receivers (integrations.delivery.demo.DEMO_TARGETS).
 RECEIVERS = ("erp", "portal", "tms")
-OUTAGE_SECONDS = 240.0  # long enough to exhaust the demo targets' 5 attempts (5 s … 120 s backoff)
+OUTAGE_SECONDS = 180.0
 FIRST_AFTER_FLOWS = 12  # the first outage comes early (about two minutes into a demo)
 
 Switch = Callable[[str, bool], None]
 
 
+_before: dict[str, tuple[float, int]] = {}  # receiver → (error_rate, error_status) before the outage
+
+
 def sandbox_switch(code: str, down: bool) -> None:
-    """Set sandbox receiver `code`'s outage flag (a no-op, logged, when it cannot)."""
+    """Make sandbox receiver `code` refuse everything, or put its settings back (a no-op,
+    logged, when it cannot)."""
     try:
         from integrations.sandbox.models import SandboxReceiver
         from integrations.sandbox.services import sandbox_receiver_configure
 
         receiver = SandboxReceiver.objects.filter(code=code).first()
-        if receiver is not None:
-            sandbox_receiver_configure(receiver=receiver, outage=down)
+        if receiver is None:
+            return
+        if down:
+            _before[code] = (receiver.error_rate, receiver.error_status)
+            sandbox_receiver_configure(receiver=receiver, error_rate=1.0, error_status=422)
+        elif code in _before:
+            rate, status = _before.pop(code)
+            sandbox_receiver_configure(receiver=receiver, error_rate=rate, error_status=status)
     except Exception as exc:  # noqa: BLE001 — a demo nicety must never stop the simulator
         logger.warning("could not switch the outage of sandbox receiver %s: %s", code, exc)
 
@@ -65,7 +77,7 @@ class Outages:
             self.down, self.until = self.rng.choice(RECEIVERS), now + self.seconds
             self.started += 1
             self.switch(self.down, True)
-            self.log(f"fault: delivery target '{self.down}' is down for {self.seconds:.0f} s")
+            self.log(f"fault: delivery target '{self.down}' refuses every message for {self.seconds:.0f} s")
 
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
