@@ -369,6 +369,13 @@ CELERY_BEAT_SCHEDULE["exceptions-bulk-sweep"] = {
     "schedule": 60.0,
     "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
 }
+# Business rules (issue #11): reconciliation of WMS receipts with ERP postings, silent source
+# systems and a catch-up of milestone cases, on a schedule (event rules run per batch of changes).
+CELERY_BEAT_SCHEDULE["exceptions-rules-scan"] = {
+    "task": "exceptions.rules_scan",
+    "schedule": float(env_int("EXCEPTIONS_RULES_SCAN_SECONDS", 60, minimum=1)),
+    "options": {"queue": CELERY_QUEUES["rules"], "expires": 60},
+}
 CELERY_TASK_ROUTES = {
     "exceptions.*": {"queue": CELERY_QUEUES["rules"]},
     "controltower.traces.*": {"queue": CELERY_QUEUES["rules"]},

@@ -1,11 +1,12 @@
-"""Admin: teams, routing rules and SLA policies are reference data; cases are worked on their
-pages, and notifications are records (read-only here)."""
+"""Admin: teams, routing rules, SLA policies and rule thresholds are reference data; cases are
+worked on their pages, and notifications are records (read-only here)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from exceptions.models import Case, Digest, Notice, RoutingRule, SlaPolicy, Team
+from exceptions.models import Case, Digest, Notice, RoutingRule, RuleThreshold, SlaPolicy, Team
+from exceptions.rules.thresholds import DEFAULTS
 
 
 @admin.register(Team)
@@ -76,3 +77,17 @@ class CaseAdmin(_ReadOnly):
     list_filter = ["kind", "severity", "state"]
     search_fields = ["title"]
     # every change goes through the workflow, which records and announces it
+
+
+@admin.register(RuleThreshold)
+class RuleThresholdAdmin(admin.ModelAdmin):
+    """Per plant, supplier and/or material; the most specific row wins, the rule's default
+    (shown in the list) applies where none does."""
+
+    list_display = ["rule", "plant", "supplier", "material", "value", "default", "enabled"]
+    list_filter = ["rule", "enabled", "plant", "supplier"]
+    search_fields = ["material", "plant__code", "supplier__code"]
+
+    @admin.display(description="Default")
+    def default(self, obj: RuleThreshold) -> str:
+        return f"{DEFAULTS[obj.rule]:g}"

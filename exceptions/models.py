@@ -11,6 +11,8 @@
   handling time per severity and whom a breach escalates to.
 - `Notice` is one thing someone must be told about a case (once); `Digest` is one message
   carrying the notices of one recipient; `Mailbox` paces a recipient's messages.
+- `RuleThreshold` tunes a business rule (see `exceptions.rules`) for a plant, supplier and/or
+  material; the rule's default applies where no row does.
 Writes go through `exceptions.services`; reads through `exceptions.selectors`.
 """
 
@@ -150,6 +152,9 @@ class Occurrence(models.Model):
     class Source(models.TextChoices):
         REJECTED = "rejected", "Refused message"
         DELIVERY = "delivery", "Delivery"
+        # A business rule's finding on one business key; ref_id is `exceptions.rules.base.rule_ref`
+        # of the rule and key, so the finding clears when the rule finds the key fine again.
+        RULE = "rule", "Business rule"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="occurrence_rows")
     source = models.CharField(max_length=16, choices=Source.choices)
@@ -427,3 +432,48 @@ class CaseBulkJob(models.Model):
 
     def __str__(self) -> str:
         return f"bulk {self.action} #{self.pk} of {self.total} case(s) ({self.state})"
+
+
+class RuleThreshold(models.Model):
+    """A business rule's threshold for a scope; the most specific row wins (see
+    `exceptions.rules.thresholds`). Each rule reads `value` in its own unit (%, days, minutes)."""
+
+    class Rule(models.TextChoices):
+        ASN_QUANTITY = "asn_quantity", "Quantity: ASN vs PO line (tolerance %)"
+        RECEIPT_QUANTITY = "receipt_quantity", "Quantity: receipt vs ASN (tolerance %)"
+        DATE_CONFLICT = "date_conflict", "Date conflict: days a confirmation may pass the need date"
+        PRODUCTION_AT_RISK = "production_at_risk", "Production at risk: buffer before start (minutes)"
+        RECONCILIATION = "reconciliation", "Reconciliation: minutes a receipt may wait for its posting"
+        SOURCE_SILENT = "source_silent", "Source silent: times its usual gap between messages"
+
+    rule = models.CharField(max_length=24, choices=Rule.choices)
+    plant = models.ForeignKey(Plant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    material = models.CharField(max_length=40, blank=True, help_text="A material number; empty: all.")
+    value = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="In the rule's unit (see the rule)."
+    )
+    enabled = models.BooleanField(default=True, help_text="Off: the rule opens no case in this scope.")
+
+    class Meta:
+        ordering = ["rule", "plant__code", "supplier__code", "material"]
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gte=0), name="rule_threshold_value_ge_0"),
+        ]
+
+    def __str__(self) -> str:
+        parts = (self.plant and self.plant.code, self.supplier and self.supplier.code, self.material)
+        scope = "/".join(part for part in parts if part)
+        return f"{self.get_rule_display()} {scope or 'default'}: {self.value}"
+
+    def clean(self) -> None:
+        # One row per scope (checked here: NULL plant/supplier defeat a plain unique index, and
+        # SQLite has no NULLS NOT DISTINCT). The admin is the only writer.
+        from django.core.exceptions import ValidationError
+
+        twins = RuleThreshold.objects.filter(
+            rule=self.rule, plant=self.plant_id, supplier=self.supplier_id, material=self.material.strip()
+        ).exclude(pk=self.pk)
+        if twins.exists():
+            raise ValidationError("A threshold for this rule and scope exists already; change that one.")
+        self.material = self.material.strip()

@@ -40,6 +40,7 @@ def _ids(changes: list[Change], kinds: frozenset[Kind] | set[Kind]) -> set[int]:
 def cases_follow_changes(sender: Any, changes: list[Change], **kwargs: Any) -> None:
     """Receiver of `controltower.changes.changed` (sent after commit): queue ONE `follow` task
     for the batch on the rules queue. A lost task is the sweeper's (`exceptions.sweep`)."""
+    _queue_rules(changes)
     rejected_ids = _ids(changes, REJECTED_KINDS)
     dead_ids = _ids(changes, {Kind.DEAD_LETTERED})
     # Every delivery announces its changes, nearly all of them "delivered": only those a case
@@ -57,4 +58,27 @@ def cases_follow_changes(sender: Any, changes: list[Change], **kwargs: Any) -> N
         options=_PUBLISH_OPTIONS,
         rejected_ids=sorted(rejected_ids),
         delivery_ids=sorted(delivery_ids),
+    )
+
+
+#: Changes the business rules read: accepted events (their type is read by the task, not here:
+#: this runs on intake's hot path) and traces whose milestones may have moved.
+RULE_EVENT_KINDS = frozenset({Kind.EVENT_ACCEPTED})
+RULE_TRACE_KINDS = frozenset({Kind.TRACE_CHANGED, Kind.MILESTONE_LATE})
+
+
+def _queue_rules(changes: list[Change]) -> None:
+    """One `rules` task per committed batch that accepted events or changed traces."""
+    event_ids, trace_ids = _ids(changes, RULE_EVENT_KINDS), _ids(changes, RULE_TRACE_KINDS)
+    if not (event_ids or trace_ids):
+        return
+    from controltower.queueing import enqueue
+    from exceptions.tasks import rules
+
+    enqueue(
+        rules,
+        queue="rules",
+        options=_PUBLISH_OPTIONS,
+        event_ids=sorted(event_ids),
+        trace_ids=sorted(trace_ids),
     )

@@ -80,3 +80,27 @@ def bulk_run(job_id: int) -> None:
 def bulk_sweep() -> None:
     """Queue again bulk actions whose task was lost; scheduled by beat."""
     case_bulk_sweep()
+
+
+@shared_task(
+    name="exceptions.rules",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def rules(event_ids: list[int] = (), trace_ids: list[int] = ()) -> None:
+    """Evaluate the business rules on these accepted events and changed traces, opening,
+    folding or self-resolving their cases (see `exceptions.rules.rules_follow`). Idempotent."""
+    from exceptions.rules import rules_follow
+
+    rules_follow(event_ids=[int(pk) for pk in event_ids], trace_ids=[int(pk) for pk in trace_ids])
+
+
+@shared_task(name="exceptions.rules_scan", ignore_result=True)
+def rules_scan() -> None:
+    """The scheduled rules: reconciliation, source silence, milestone catch-up (beat)."""
+    from exceptions.rules import rules_scan as scan
+
+    scan()

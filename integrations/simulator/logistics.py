@@ -167,7 +167,7 @@ def dispatch_steps(ctx: FlowContext, shipment: Shipment, *, epcis: bool) -> list
     return steps
 
 
-def milestone_steps(ctx: FlowContext, shipment: Shipment) -> tuple[list[Step], float]:
+def milestone_steps(ctx: FlowContext, shipment: Shipment, *, delay: bool = False) -> tuple[list[Step], float]:
     """TMS milestones picked_up → in_transit → (delayed with a new ETA) → arrived → delivered.
 
     Returns the steps and when the goods were delivered at the plant's dock.
@@ -205,7 +205,7 @@ def milestone_steps(ctx: FlowContext, shipment: Shipment) -> tuple[list[Step], f
     hub_name = f"{hub.city} {'port' if s.mode == 'sea' else 'airport' if s.mode == 'air' else 'hub'}"
     milestone(transit, "in_transit", _location(hub, hub_name))
     arrival = max(s.eta + ctx.minutes(-8, 8), transit + MINUTE)
-    if ctx.chance(ctx.faults.delays):
+    if ctx.chance(ctx.faults.delays) or delay:
         arrival = s.eta + ctx.minutes(30, 150)
         milestone(
             transit + ctx.minutes(2, 10),

@@ -67,7 +67,13 @@ class FaultMix:
     contract), `duplicates` (one message is sent twice), `out_of_order` (one message arrives
     after the one that followed it). Business faults (procure-to-receive): `missing_confirmations`,
     `late_confirmations`, `quantity_mismatch` (received ≠ shipped), `delays` (per shipment: a
-    delayed milestone with a new ETA).
+    delayed milestone with a new ETA), `date_conflicts` (a line confirmed days after the
+    requested date), `asn_mismatch` (an ASN line ships less than confirmed),
+    `production_at_risk` (a production order needing a shipment's material starts just after
+    its ETA, and the shipment is delayed past it), `quality_holds` (quality holds a received
+    lot, and releases it again only sometimes), `reconciliation` (the ERP never posts a goods
+    receipt, or books another quantity than the WMS counted). Per flow too, `target_outages`:
+    the chance that a demo delivery target goes down for a few minutes (see `outages`).
     """
 
     malformed: float = 0.03
@@ -77,6 +83,12 @@ class FaultMix:
     late_confirmations: float = 0.05
     quantity_mismatch: float = 0.05
     delays: float = 0.10
+    date_conflicts: float = 0.05
+    asn_mismatch: float = 0.05
+    production_at_risk: float = 0.05
+    quality_holds: float = 0.04
+    reconciliation: float = 0.04
+    target_outages: float = 0.02
 
     @classmethod
     def none(cls) -> FaultMix:

@@ -24,6 +24,7 @@ from .logistics import (
 )
 from .model import Flow, FlowContext, Step, ce_step
 from .network import ERP, SUPPLIER_PORTAL
+from .supply_faults import production_waits, received_lot_hold, short_asn, unreconciled
 from .telemetry import hops
 
 _INCOTERMS = {
@@ -60,6 +61,7 @@ class OrderLine:
     price: float
     status: str = "confirmed"
     confirmed: int = 0
+    days_late: int = 0  # a date-conflict fault: confirmed this many days after the requested date
 
 
 @dataclass
@@ -167,12 +169,11 @@ def _confirmation_steps(ctx: FlowContext, order: Order, due: float) -> list[Step
             item["reason"] = ctx.rng.choice(_REJECT_REASONS)
         else:
             revised_date = line.status == "revised" and line.confirmed == line.quantity
+            days = line.days_late or (ctx.rng.randint(1, 3) if revised_date else 0)
             item.update(
                 quantity=line.confirmed,
                 unit=line.material.unit,
-                confirmed_date=_later(line.requested_date, ctx.rng.randint(1, 3))
-                if revised_date
-                else line.requested_date,
+                confirmed_date=_later(line.requested_date, days) if days else line.requested_date,
             )
             if line.status == "revised":
                 item["reason"] = ctx.rng.choice(_DATE_REASONS if revised_date else _REVISION_REASONS)
@@ -251,6 +252,12 @@ def procure_to_receive(ctx: FlowContext) -> Flow:
     for order, due in zip(orders, po_dues, strict=True):
         flow.steps += _po_steps(ctx, order, due, mode)
         _decide(ctx, order)
+    if ctx.chance(faults.date_conflicts):
+        line = rng.choice([line for line in orders[0].lines if line.status != "rejected"])
+        line.status, line.days_late = "revised", rng.randint(2, 5)
+        flow.faults.append(
+            f"date conflict: PO {orders[0].po}/{line.line} confirmed {line.days_late} days late"
+        )
     missing = rng.randrange(len(orders)) if ctx.chance(faults.missing_confirmations) else -1
     late = rng.randrange(len(orders)) if ctx.chance(faults.late_confirmations) else -1
     for index, (order, due) in enumerate(zip(orders, confirm_dues, strict=True)):
@@ -268,15 +275,32 @@ def procure_to_receive(ctx: FlowContext) -> Flow:
             plan_shipment(ctx, supplier=supplier, plant=plant, mode=mode, lines=lines, dispatch=at)
         )
     mismatch = rng.randrange(len(shipments)) if ctx.chance(faults.quantity_mismatch) else -1
+    if ctx.chance(faults.asn_mismatch):
+        flow.faults.append(short_asn(ctx, rng.choice(shipments)))
+    # An EPCIS ASN carries no ETA: only a CloudEvent ASN can be planned against.
+    at_risk = 0 if ctx.chance(faults.production_at_risk) and not epcis else -1
+    held = rng.randrange(len(shipments)) if ctx.chance(faults.quality_holds) else -1
+    unposted = rng.randrange(len(shipments)) if ctx.chance(faults.reconciliation) else -1
     for index, shipment in enumerate(shipments):
         flow.steps += dispatch_steps(ctx, shipment, epcis=epcis)
-        milestones, delivered = milestone_steps(ctx, shipment)
+        if index == at_risk:
+            release, fault = production_waits(ctx, shipment)
+            flow.steps.append(release)
+            flow.faults.append(fault)
+        milestones, delivered = milestone_steps(ctx, shipment, delay=index == at_risk)
         flow.steps += milestones
         if any(s.payload.get("data", {}).get("milestone") == "delayed" for s in milestones):  # type: ignore[union-attr]
             flow.faults.append(f"delay: {shipment.id}")
         if index == mismatch:
             flow.faults.append(f"quantity mismatch: receipt of {shipment.id}")
-        flow.steps += receipt_steps(
-            ctx, shipment, delivered + ctx.minutes(10, 30), mismatch=index == mismatch
-        )
+        received = delivered + ctx.minutes(10, 30)
+        receipt = receipt_steps(ctx, shipment, received, mismatch=index == mismatch)
+        if index == unposted:
+            receipt, fault = unreconciled(ctx, receipt)
+            flow.faults.append(fault)
+        flow.steps += receipt
+        if index == held:
+            holds, fault = received_lot_hold(ctx, shipment, receipt[0], received)
+            flow.steps += holds
+            flow.faults.append(fault)
     return flow.ordered()

@@ -23,6 +23,7 @@ import httpx
 
 from .flows import FlowFactory
 from .model import FaultMix, Step
+from .outages import Outages, Switch, sandbox_switch
 from .sender import RetryLater, Tally, plan_requests, post
 
 MAX_BACKOFF = 15.0
@@ -88,6 +89,7 @@ class Simulator:
         log_every: float = 15.0,
         verbose: bool = False,
         client: httpx.Client | None = None,
+        outage_switch: Switch = sandbox_switch,
     ) -> None:
         if flows_per_minute <= 0 or speed <= 0:
             raise ValueError("flows_per_minute and speed must be positive")
@@ -95,6 +97,12 @@ class Simulator:
         self.interval = 60.0 / flows_per_minute
         self.factory = FlowFactory(random.Random(rng.getrandbits(64)), faults=faults, epcis_share=epcis_share)
         self.transport_rng = random.Random(rng.getrandbits(64))  # separate: send timing must not change flows
+        self.outages = Outages(
+            random.Random(self.transport_rng.getrandbits(64)),
+            self.factory.faults.target_outages,
+            switch=outage_switch,
+            log=log,
+        )
         self.binary_share, self.max_flows, self.duration, self.tick = binary_share, max_flows, duration, tick
         self.log, self.log_every, self.verbose = log or (lambda _: None), log_every, verbose
         self.client = client or httpx.Client(
@@ -134,6 +142,7 @@ class Simulator:
                     if not self._finished(start):
                         time.sleep(self.tick)
         finally:
+            self.outages.stop()  # never leave a target down after the run
             self.stats.unsent = len(self._heap)
             if self._owns_client:
                 self.client.close()
@@ -154,6 +163,9 @@ class Simulator:
         self.stats.flows_started += 1
         self.stats.kinds[flow.kind] += 1
         self.stats.faults.update(_fault_name(f) for f in flow.faults)
+        self.outages.flow_started(self.stats.flows_started)
+        if self.outages.started:
+            self.stats.faults["target outage"] = self.outages.started
         self._remaining[number] = len(flow.steps)
         for step in flow.steps:
             heapq.heappush(self._heap, (at + step.due / self.speed, next(self._seq), number, step))

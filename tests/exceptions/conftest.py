@@ -13,6 +13,7 @@ from integrations.delivery.models import Delivery, Subscription, Target
 from integrations.delivery.services.delivering import delivery_attempt
 from integrations.models import RejectedMessage
 from tests.conftest import wait_for
+from tests.exceptions.rule_events import senders  # noqa: F401 — the business-rule tests' network
 from tests.factories import po_released, post_events
 
 
